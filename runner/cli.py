@@ -1,0 +1,209 @@
+"""``toolpod-runner``: run one tool invocation and write its ToolResult (SPEC §7).
+
+The command body only wires things together: read the spec, validate it, build the sink, run
+the executor once under ``asyncio.run``, exit with the result's code. Every option can also be
+set from the environment (``TOOLPOD_SPEC``, ``TOOLPOD_CREDENTIALS``, ``TOOLPOD_SINK``, ...), which
+is how the Job passes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner import log
+from runner.credentials import DEFAULT_CREDENTIALS_DIR, credentials_dir
+from runner.errors import ConfigurationError, ToolpodError
+from runner.result import ToolResult, now_rfc3339
+
+logger = logging.getLogger("toolpod.runner")
+
+EXIT_CODES_HELP = """
+\b
+Exit codes:
+  0  success (a written result; kv_get's not_found included)
+  2  an error a retry cannot fix: configuration, auth, missing bucket/stream/consumer/object
+  3  a transient error a retry may fix: connection refused, broker unavailable, timeout
+  4  the result could not be written to its sink
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """toolpod's runner: one bounded NATS / Pub/Sub / Kafka operation, one ToolResult."""
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    envvar="TOOLPOD_SPEC",
+    metavar="PATH|-",
+    help="The invocation (YAML or JSON) from a file, or '-' for stdin. A bare tool "
+    "block (a mapping with 'kind' at the top) is accepted as shorthand.",
+)
+@click.option(
+    "--credentials",
+    "creds",
+    envvar="TOOLPOD_CREDENTIALS",
+    metavar="DIR",
+    help=f"Directory of credential aliases: 'auth: nats_main' reads DIR/nats_main "
+    f"(JSON). Default: {DEFAULT_CREDENTIALS_DIR}.",
+)
+@click.option(
+    "--sink",
+    default="stdout",
+    show_default=True,
+    envvar="TOOLPOD_SINK",
+    help="Where the result goes: stdout, file:PATH, nats-kv:BUCKET or configmap:NAME.",
+)
+@click.option(
+    "--sink-auth",
+    envvar="TOOLPOD_SINK_AUTH",
+    metavar="ALIAS",
+    help="Credential alias of the NATS server for --sink nats-kv:BUCKET.",
+)
+@click.option(
+    "--attempt",
+    default=1,
+    envvar="TOOLPOD_ATTEMPT",
+    type=click.IntRange(min=1),
+    help="Attempt number recorded in the result (the Job sets it on retries).",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    envvar="TOOLPOD_LOG_LEVEL",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+def run(
+    spec_path: str,
+    creds: str | None,
+    sink: str,
+    sink_auth: str | None,
+    attempt: int,
+    log_level: str,
+) -> None:
+    """Run the invocation in --spec and write its ToolResult to --sink.
+
+    With the stdout sink the ToolResult JSON is the only thing on stdout; logs are JSON lines
+    on stderr. Example:
+
+    \b
+      echo '{"kind": "nats", "operation": "kv_get", "auth": "nats_main",
+             "bucket": "orders", "key": "42"}' | toolpod-runner run --spec - --credentials ./creds
+    """
+    log.setup(log_level)
+    code = asyncio.run(_run(spec_path, credentials_dir(creds), sink, sink_auth, attempt))
+    sys.exit(code)
+
+
+async def _run(
+    spec_path: str, creds: Path, sink_text: str, sink_auth: str | None, attempt: int
+) -> int:
+    from runner.sinks import parse_sink
+
+    try:
+        sink = parse_sink(sink_text, sink_auth=sink_auth, credentials=creds)
+    except ToolpodError as e:
+        log.event(logger, e.message, logging.ERROR, error_kind=e.kind)
+        return e.exit_code
+    try:
+        result = await _invoke(spec_path, creds, sink, attempt)
+    finally:
+        await sink.close()
+    _termination_message(result)
+    fields = {"error": result.error.message} if result.error else {}
+    log.event(
+        logger,
+        "invocation finished",
+        status=result.status,
+        exit_code=result.exit_code,
+        duration_ms=result.duration_ms,
+        **fields,
+    )
+    return result.exit_code
+
+
+async def _invoke(spec_path: str, creds: Path, sink: Any, attempt: int) -> ToolResult:
+    from runner.execute import Run, execute
+    from runner.spec.invocation import parse_invocation
+
+    started = now_rfc3339()
+    try:
+        invocation = parse_invocation(_load(spec_path))
+    except ConfigurationError as e:
+        return await _rejected(e, sink, started, attempt)
+    tool = invocation.tool
+    log.bind(
+        execution_id=invocation.execution_id,
+        invocation_id=invocation.invocation_id,
+        tool=tool.kind,
+        operation=tool.operation,
+    )
+    log.event(logger, "invocation started", step=invocation.step, attempt=attempt)
+    return await execute(Run(invocation, creds, sink, attempt=attempt))
+
+
+async def _rejected(e: ConfigurationError, sink: Any, started: str, attempt: int) -> ToolResult:
+    """An invocation that failed validation still gets a result (status error, exit 2)."""
+    result = ToolResult.from_error(
+        e, started_at=started, finished_at=now_rfc3339(), attempt=attempt
+    )
+    try:
+        await sink.write(result)
+    except ToolpodError as write_error:
+        return ToolResult.from_error(write_error, started_at=started, attempt=attempt)
+    return result
+
+
+def _load(spec_path: str) -> Any:
+    try:
+        text = sys.stdin.read() if spec_path == "-" else Path(spec_path).read_text()
+    except OSError as e:
+        raise ConfigurationError(f"--spec {spec_path}: cannot read it ({e.strerror})") from None
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML is a superset; let it report the position
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigurationError(f"--spec {spec_path}: not valid YAML or JSON{where}") from None
+
+
+#: Kubernetes reads at most 4096 bytes of the termination message.
+_TERMINATION_LOG = Path("/dev/termination-log")
+_TERMINATION_MAX = 4096
+
+
+def _termination_message(result: ToolResult) -> None:
+    """Leave the result (or its summary, when large) where the kubelet reports it."""
+    if not _TERMINATION_LOG.exists():
+        return
+    text = result.to_json()
+    if len(text.encode()) > _TERMINATION_MAX:
+        summary = result.model_copy(update={"data": {"truncated": True}})
+        text = summary.to_json()[:_TERMINATION_MAX]
+    try:
+        _TERMINATION_LOG.write_text(text)
+    except OSError:
+        return
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

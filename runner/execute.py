@@ -1,0 +1,342 @@
+"""Run one validated invocation and write its ToolResult: the runner's whole job.
+
+    perform ──▶ write result ──▶ ack (drains with ack on_success) ──▶ rewrite with acked: true
+
+The ack comes only after the result is safe in its sink (SPEC §5): a runner killed at any
+point loses no message, at worst they are redelivered. If the write fails, whatever the drain
+fetched is released at once (NATS -NAK, Pub/Sub ack deadline 0) and the exit code is 4. On a
+sink that cannot be rewritten (stdout) the result says ``acked: true`` before the ack happens,
+and the exit code (3) records it if the ack then fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import log, telemetry
+from runner.errors import (
+    EXIT_TRANSIENT,
+    ConfigurationError,
+    OperationTimeout,
+    ResultWriteError,
+    ToolpodError,
+)
+from runner.result import ToolRef, ToolResult, now_rfc3339
+from runner.sinks import Sink
+from runner.sources.base import Message, PollOptions, SourceClient
+from runner.spec.ack import AckBehaviour, parse_ack_mode
+from runner.spec.invocation import Invocation
+
+logger = logging.getLogger("toolpod.runner")
+
+#: Test-only: seconds to sleep after the result is written and before the ack, so a test can
+#: SIGKILL the runner in exactly that window. Never set it in production.
+PAUSE_BEFORE_ACK_ENV = "TOOLPOD_TEST_PAUSE_BEFORE_ACK"
+
+
+@dataclass
+class Performed:
+    """What an operation produced; ``pending`` are handles to ack once the result is safe."""
+
+    data: dict[str, Any]
+    pending: list[str] = field(default_factory=list)
+    source: SourceClient | None = None
+
+
+@dataclass
+class Run:
+    invocation: Invocation
+    credentials: Path
+    sink: Sink
+    attempt: int = 1
+    warnings: list[str] = field(default_factory=list)
+    started_at: str = field(default_factory=now_rfc3339)
+    t0: float = field(default_factory=time.monotonic)
+
+    def result(self, status: str = "success", **fields: Any) -> ToolResult:
+        inv = self.invocation
+        return ToolResult.model_validate(
+            {
+                "status": status,
+                "warnings": list(self.warnings),
+                "duration_ms": int((time.monotonic() - self.t0) * 1000),
+                "invocation_id": inv.invocation_id,
+                "execution_id": inv.execution_id,
+                "step": inv.step,
+                "tool": ToolRef(kind=inv.tool.kind, operation=inv.tool.operation),
+                "started_at": self.started_at,
+                "finished_at": now_rfc3339(),
+                "attempt": self.attempt,
+                **fields,
+            }
+        )
+
+    def error(self, e: ToolpodError) -> ToolResult:
+        result = self.result()
+        return ToolResult.from_error(e, **result.model_dump(exclude={"status", "error", "data"}))
+
+
+async def execute(run: Run) -> ToolResult:
+    """Perform, write, settle. Always returns the result that was (or could not be) written."""
+    inv = run.invocation
+    run.warnings.extend(inv.warnings)
+    try:
+        async with AsyncExitStack() as stack:
+            performed = await _with_deadline(_perform(run, stack), inv.deadline_s)
+            return await _settle(run, performed)
+    except ResultWriteError as e:
+        return await _write_error(run, e)
+    except ToolpodError as e:
+        return await _write_error(run, e)
+
+
+async def _with_deadline(work: Any, deadline_s: int | None) -> Performed:
+    if not deadline_s:
+        return await work  # type: ignore[no-any-return]
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await work  # type: ignore[no-any-return]
+    except TimeoutError:
+        raise OperationTimeout(f"the invocation's deadline_s {deadline_s} was exceeded") from None
+
+
+async def _write_error(run: Run, e: ToolpodError) -> ToolResult:
+    result = run.error(e)
+    if isinstance(e, ResultWriteError) and not _is_too_large(e):
+        return result  # the sink itself failed: nothing more can be written
+    try:
+        await run.sink.write(result)
+    except ResultWriteError as write_error:
+        log.event(
+            logger,
+            "the error result could not be written",
+            logging.ERROR,
+            error=write_error.message,
+        )
+        return run.error(write_error)
+    return result
+
+
+def _is_too_large(e: ToolpodError) -> bool:
+    return e.kind == "result_too_large"
+
+
+# -- perform ---------------------------------------------------------------------------------
+
+
+async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
+    tool = run.invocation.tool
+    if tool.kind == "nats" and tool.operation != "js_consume":
+        with telemetry.span(
+            "nats.op", operation=tool.operation, execution_id=run.invocation.execution_id
+        ):
+            return Performed(await _nats_op(run, stack))
+    source_name = "nats" if tool.kind == "nats" else tool.source
+    with telemetry.span(
+        "tool.dispatch.subscription",
+        source=source_name,
+        operation=tool.operation,
+        execution_id=run.invocation.execution_id,
+    ):
+        client = await _open_source(run, source_name, stack)
+        if tool.operation in ("ack", "nack", "term"):
+            return Performed(await _dispose(client, tool, source_name))
+        return await _drain(run, client, source_name)
+
+
+async def _nats_op(run: Run, stack: AsyncExitStack) -> dict[str, Any]:
+    from runner.natsconn import explicit_fields, resolve_target, session, translate
+    from runner.tools import nats_js, nats_kv, nats_object
+
+    tool = run.invocation.tool
+    ops: dict[str, Callable[..., Any]] = {
+        **{
+            n: getattr(nats_kv, n) for n in ("kv_get", "kv_put", "kv_delete", "kv_keys", "kv_purge")
+        },
+        **{
+            n: getattr(nats_object, n)
+            for n in ("object_get", "object_put", "object_delete", "object_list", "object_info")
+        },
+        **{n: getattr(nats_js, n) for n in ("js_publish", "js_get_msg", "js_stream_info")},
+    }
+    target = resolve_target(explicit_fields(tool), tool.auth, run.credentials)
+    what = f"{tool.operation}"
+    _nc, js = await stack.enter_async_context(session(target, what))
+    try:
+        data: dict[str, Any] = await ops[tool.operation](js, tool, run.warnings.append)
+    except ToolpodError:
+        raise
+    except Exception as e:
+        raise translate(e, _describe(tool), target.server) from e
+    return data
+
+
+def _describe(tool: Any) -> str:
+    names = ("bucket", "key", "name", "stream", "subject")
+    parts = [f"{n} '{getattr(tool, n)}'" for n in names if getattr(tool, n, None)]
+    return " ".join([tool.operation, *parts])
+
+
+async def _open_source(run: Run, source: str, stack: AsyncExitStack) -> SourceClient:
+    from runner.sources.registry import opener
+
+    client = await opener(source)(run.invocation.tool, run.credentials, run.warnings.append)
+    stack.push_async_callback(client.close)
+    return client
+
+
+async def _dispose(client: SourceClient, tool: Any, source: str) -> dict[str, Any]:
+    if not client.supports_handles:
+        raise ConfigurationError(
+            f"{tool.operation} on source {source}: {source} has no ack handles; a poll with "
+            "ack on_success commits what it returned"
+        )
+    outcome = await client.dispose(tool.ack_ids, tool.operation, delay_ms=tool.nack_delay_ms)
+    return {
+        "status": "success" if not outcome.errors else "partial",
+        "source": source,
+        "operation": tool.operation,
+        "requested": outcome.requested,
+        "disposed": outcome.disposed,
+        "errors": outcome.errors,
+        "metrics": {
+            "noetl_subscription_messages_disposed_total": outcome.disposed,
+            "source": source,
+        },
+    }
+
+
+async def _drain(run: Run, client: SourceClient, source: str) -> Performed:
+    tool: Any = run.invocation.tool
+    spelling, behaviour = parse_ack_mode(tool.ack)
+    messages = await client.poll(PollOptions(batch=tool.batch, timeout_ms=tool.timeout_ms))
+    try:
+        data = _drain_data(tool, source, spelling, behaviour, messages, client.supports_handles)
+    except BaseException:
+        await _release(client, [m.handle for m in messages])
+        raise
+    pending = [m.handle for m in messages] if behaviour is AckBehaviour.ACK_ALL else []
+    return Performed(data, pending=pending, source=client)
+
+
+def _drain_data(
+    tool: Any,
+    source: str,
+    spelling: str,
+    behaviour: AckBehaviour,
+    messages: list[Message],
+    handles: bool,
+) -> dict[str, Any]:
+    with_handle = behaviour is AckBehaviour.DEFER and handles
+    ack_ids = (
+        [m.handle for m in messages]
+        if behaviour in (AckBehaviour.MANUAL, AckBehaviour.DEFER) and handles
+        else []
+    )
+    body = [m.to_json(with_handle=with_handle) for m in messages]
+    if tool.kind == "nats":  # js_consume's shape (SPEC §2)
+        return {
+            "status": "success",
+            "stream": tool.stream,
+            "consumer": tool.consumer,
+            "count": len(body),
+            "messages": body,
+            "acked": False,
+            "ack_mode": spelling,
+            "ack_ids": ack_ids,
+        }
+    return {
+        "status": "success",
+        "source": source,
+        "operation": "poll",
+        "count": len(body),
+        "acked": False,
+        "ack_mode": spelling,
+        "ack_ids": ack_ids,
+        "messages": body,
+        "metrics": {"noetl_subscription_messages_fetched_total": len(body), "source": source},
+    }
+
+
+# -- settle: write, then ack ------------------------------------------------------------------
+
+
+async def _settle(run: Run, performed: Performed) -> ToolResult:
+    if not performed.pending or performed.source is None:
+        result = run.result(data=performed.data)
+        await run.sink.write(result)
+        return result
+    if run.sink.rewritable:
+        return await _write_then_ack(run, performed, performed.source)
+    return await _ack_after_print(run, performed, performed.source)
+
+
+async def _write_then_ack(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
+    try:
+        await run.sink.write(run.result(data=performed.data))
+    except ResultWriteError:
+        await _release(source, performed.pending)
+        raise
+    _test_pause()
+    try:
+        await source.dispose(performed.pending, "ack")
+    except ToolpodError as e:
+        run.warnings.append(f"ack failed ({e.message}); the messages will be redelivered")
+        result = run.result(data=performed.data)
+        await run.sink.write(result)
+        return result
+    result = run.result(data={**performed.data, "acked": True})
+    await run.sink.write(result)
+    return result
+
+
+async def _ack_after_print(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
+    result = run.result(data={**performed.data, "acked": True})
+    try:
+        await run.sink.write(result)
+    except ResultWriteError:
+        await _release(source, performed.pending)
+        raise
+    _test_pause()
+    try:
+        await source.dispose(performed.pending, "ack")
+    except ToolpodError as e:
+        log.event(
+            logger,
+            "ack failed after the result was printed; the printed acked is wrong "
+            "and the messages will be redelivered",
+            logging.ERROR,
+            error=e.message,
+        )
+        result.exit_code = EXIT_TRANSIENT
+    return result
+
+
+async def _release(source: SourceClient, handles: list[str]) -> None:
+    """Hand fetched messages back for prompt redelivery; best effort, never raises."""
+    if not handles or not source.supports_handles:
+        return
+    try:
+        await source.dispose(handles, "nack")
+    except Exception as e:
+        log.event(
+            logger,
+            "releasing fetched messages failed; they return after the ack wait",
+            logging.WARNING,
+            error=str(e),
+        )
+
+
+def _test_pause() -> None:
+    seconds = os.environ.get(PAUSE_BEFORE_ACK_ENV)
+    if seconds:
+        log.event(logger, "test pause before ack", seconds=seconds)
+        time.sleep(float(seconds))

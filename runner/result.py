@@ -1,0 +1,66 @@
+"""The ToolResult record (SPEC §4): one per invocation, written to a sink, read by the controller.
+
+The controller imports this model to parse what runners wrote, so it parses leniently (unknown
+keys ignored) while the runner always writes the full shape.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runner.errors import EXIT_OK, EXIT_TRANSIENT, ErrorKind, ToolpodError
+
+Status = Literal["success", "error", "timeout"]
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: ErrorKind
+    message: str
+    retriable: bool = False
+
+
+class ToolRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: str
+    operation: str
+
+
+class ToolResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Status
+    data: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    warnings: list[str] = Field(default_factory=list)
+    duration_ms: int = 0
+    invocation_id: str = ""
+    execution_id: str | None = None
+    step: str | None = None
+    tool: ToolRef | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    attempt: int = 1
+    #: The runner's exit code for this result (not serialised: the process exit carries it).
+    exit_code: int = Field(default=EXIT_OK, exclude=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_error(cls, error: ToolpodError, **fields: Any) -> ToolResult:
+        status: Status = "timeout" if error.kind == "timeout" else "error"
+        info = ErrorInfo(kind=error.kind, message=error.message, retriable=error.retriable)
+        return cls(status=status, error=info, exit_code=error.exit_code, **fields)
+
+    @property
+    def retriable(self) -> bool:
+        return self.exit_code == EXIT_TRANSIENT
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

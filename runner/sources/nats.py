@@ -1,0 +1,141 @@
+"""NATS JetStream source: a bounded drain from an existing durable pull consumer.
+
+Shared by ``subscription`` (source nats) and the nats tool's ``js_consume``. Handles are the
+messages' reply subjects; disposing one publishes ``+ACK``, ``-NAK`` (with a delay) or
+``+TERM`` to it, which works from any later connection too (the ``ack`` operation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.codec import normalise_headers, payload_fields
+from runner.errors import NotFoundError
+from runner.natsconn import (
+    NatsTarget,
+    close_quietly,
+    connect,
+    explicit_fields,
+    resolve_target,
+    translate,
+)
+from runner.sources.base import DisposeOutcome, Disposition, Message, PollOptions
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+#: After the first message, how long to wait for more that are already on their way.
+_TRAILING_S = 0.05
+
+
+class NatsSource:
+    supports_handles = True
+
+    def __init__(self, nc: Client, stream: str, consumer: str) -> None:
+        self._nc, self._js = nc, nc.jetstream(timeout=5.0)
+        self.stream, self.consumer = stream, consumer
+        self.what = f"poll stream '{stream}' consumer '{consumer}'"
+
+    @classmethod
+    async def open(cls, target: NatsTarget, stream: str, consumer: str) -> NatsSource:
+        nc = await connect(target, f"stream '{stream}' consumer '{consumer}'")
+        return cls(nc, stream, consumer)
+
+    async def poll(self, options: PollOptions) -> list[Message]:
+        from nats.js.errors import NotFoundError as JsNotFound
+
+        try:
+            await self._js.consumer_info(self.stream, self.consumer)
+            sub = await self._js.pull_subscribe_bind(self.consumer, self.stream)
+        except JsNotFound:
+            raise NotFoundError(
+                f"{self.what}: the stream or its durable consumer does not exist "
+                "(create the consumer before draining it)"
+            ) from None
+        except Exception as e:
+            raise translate(e, self.what) from e
+        try:
+            return [to_message(m) for m in await self._drain(sub, options)]
+        finally:
+            await sub.unsubscribe()
+
+    async def _drain(self, sub: Any, options: PollOptions) -> list[Msg]:
+        # First wait up to the timeout for one message (nats-py returns at once when messages
+        # are ready), then take whatever else is ready without waiting out the timeout.
+        first = await _fetch(sub, 1, max(options.timeout_ms / 1000, 0.001), self.what)
+        if not first or options.batch == 1:
+            return first
+        rest = await _fetch(sub, options.batch - 1, _TRAILING_S, self.what)
+        return first + rest
+
+    async def dispose(
+        self, handles: Sequence[str], disposition: Disposition, *, delay_ms: int = 0
+    ) -> DisposeOutcome:
+        body = _ack_body(disposition, delay_ms)
+        outcome = DisposeOutcome(requested=len(handles), disposed=0)
+        for handle in handles:
+            if not handle.startswith("$JS.ACK."):
+                outcome.errors.append(f"{handle[:80]}: not a JetStream ack handle")
+                continue
+            await self._nc.publish(handle, body)
+            outcome.disposed += 1
+        try:
+            await self._nc.flush(timeout=5)  # the server has every ack once this returns
+        except Exception as e:
+            raise translate(e, f"{disposition} on stream '{self.stream}'") from e
+        return outcome
+
+    async def close(self) -> None:
+        await close_quietly(self._nc)
+
+
+async def _fetch(sub: Any, batch: int, timeout_s: float, what: str) -> list[Msg]:
+    from nats.errors import TimeoutError as NatsTimeout
+
+    try:
+        return list(await sub.fetch(batch, timeout=timeout_s))
+    except (TimeoutError, NatsTimeout):
+        return []
+    except Exception as e:
+        raise translate(e, what) from e
+
+
+def _ack_body(disposition: Disposition, delay_ms: int) -> bytes:
+    if disposition == "ack":
+        return b"+ACK"
+    if disposition == "term":
+        return b"+TERM"
+    if delay_ms > 0:
+        return b"-NAK " + json.dumps({"delay": delay_ms * 1_000_000}).encode()
+    return b"-NAK"
+
+
+def to_message(msg: Msg) -> Message:
+    meta = msg.metadata
+    raw_headers = dict(msg.headers or {})
+    fields = payload_fields(msg.data or b"")
+    return Message(
+        id=str(meta.sequence.stream),
+        data=fields["data"],
+        encoding=fields.get("encoding"),
+        headers=normalise_headers(raw_headers),
+        attributes=raw_headers,
+        metadata={
+            "subject": msg.subject,
+            "stream_seq": meta.sequence.stream,
+            "consumer_seq": meta.sequence.consumer,
+            "delivered": meta.num_delivered,
+            "pending": meta.num_pending,
+        },
+        handle=msg.reply or "",
+    )
+
+
+async def open_source(tool: Any, credentials: Path, warn: Any) -> NatsSource:
+    """Open a drain on ``tool.stream``/``tool.consumer`` (subscription or js_consume)."""
+    target = resolve_target(explicit_fields(tool), tool.auth, credentials)
+    return await NatsSource.open(target, tool.stream, tool.consumer)

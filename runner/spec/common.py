@@ -1,0 +1,107 @@
+"""Building blocks shared by every spec model: strict base, name types, drain clamping.
+
+Strict on our inputs: unknown keys are rejected (the invocation module turns pydantic's errors
+into messages with a "did you mean"); fields known to a tool but unused by the chosen operation
+are accepted and reported as warnings; values NoETL clamps silently are clamped here too, loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+
+#: NATS bucket names (KV and Object Store): letters, digits, dash and underscore.
+BucketName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=255)]
+#: KV keys: the characters NATS allows, no leading or trailing dot.
+KvKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[-/_=A-Za-z0-9]([-/_=.A-Za-z0-9]*[-/_=A-Za-z0-9])?$", max_length=1024
+    ),
+]
+#: Stream and consumer names: no whitespace, dots or wildcards.
+StreamName = Annotated[str, StringConstraints(pattern=r"^[^\s.*>/\\]+$", max_length=255)]
+#: Subjects: dot-separated tokens, no whitespace (wildcards allowed only where a filter is meant).
+Subject = Annotated[str, StringConstraints(pattern=r"^[^\s]+$", min_length=1)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+BATCH_DEFAULT, BATCH_MIN, BATCH_MAX = 100, 1, 1000
+TIMEOUT_DEFAULT_MS, TIMEOUT_MIN_MS = 1000, 0
+#: The operator may raise the drain timeout cap (SPEC §3), e.g. for slow brokers.
+TIMEOUT_CAP_ENV = "TOOLPOD_MAX_TIMEOUT_MS"
+
+
+def timeout_cap_ms() -> int:
+    raw = os.environ.get(TIMEOUT_CAP_ENV, "")
+    return int(raw) if raw.isdigit() else 5000
+
+
+class StrictModel(BaseModel):
+    """Base of every input model: unknown keys are errors, values are not silently coerced."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ToolModel(StrictModel):
+    """Base of a tool's per-operation model: collects warnings while it validates.
+
+    Subclasses list in ``uses`` the optional fields their operation reads; any other optional
+    field that the user set is reported as unused.
+    """
+
+    uses: ClassVar[frozenset[str]] = frozenset()
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    def warn(self, message: str) -> None:
+        self._warnings.append(message)
+
+    def model_post_init(self, context: Any, /) -> None:
+        required = {n for n, f in type(self).model_fields.items() if f.is_required()}
+        always = {"kind", "operation", "auth"} | required | self.used_fields()
+        always |= self.connection_fields()
+        for name in sorted(self.model_fields_set - always):
+            op = getattr(self, "operation", "?")
+            self.warn(f"tool.{name} is not used by operation {op} and was ignored")
+        self.clamp()
+
+    @classmethod
+    def connection_fields(cls) -> set[str]:
+        return set()
+
+    def used_fields(self) -> set[str]:
+        """Optional fields the chosen operation reads."""
+        return set(self.uses)
+
+    def clamp(self) -> None:
+        """Clamp values NoETL clamps silently, recording a warning for each (override)."""
+
+
+class DrainFields(StrictModel):
+    """``batch``/``timeout_ms`` of a bounded drain, with the clamping of SPEC §3."""
+
+    batch: int = BATCH_DEFAULT
+    timeout_ms: int = TIMEOUT_DEFAULT_MS
+
+
+def clamp_drain(batch: int, timeout_ms: int) -> tuple[int, int, list[str]]:
+    """Effective ``(batch, timeout_ms)`` and a warning for each value that was clamped."""
+    warnings: list[str] = []
+    cap = timeout_cap_ms()
+    eff_batch = min(max(batch, BATCH_MIN), BATCH_MAX)
+    if eff_batch != batch:
+        warnings.append(f"batch {batch} clamped to {eff_batch} (allowed {BATCH_MIN}..{BATCH_MAX})")
+    eff_timeout = min(max(timeout_ms, TIMEOUT_MIN_MS), cap)
+    if eff_timeout != timeout_ms:
+        warnings.append(
+            f"timeout_ms {timeout_ms} clamped to {eff_timeout} (allowed {TIMEOUT_MIN_MS}..{cap})"
+        )
+    return eff_batch, eff_timeout, warnings
+
+
+Seq = Annotated[int, Field(ge=1)]

@@ -1,0 +1,188 @@
+"""The invocation a worker submits (SPEC §1) and its parsing into a validated model.
+
+``parse_invocation`` is the only entry point: it accepts a mapping (from YAML or JSON), treats a
+bare tool block (``kind`` at the top) as shorthand, validates without touching the network, and
+turns every pydantic error into one line naming the field path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+
+from runner.errors import ConfigurationError
+from runner.spec.common import BucketName, NonEmpty, StrictModel
+from runner.spec.nats import NatsTool
+from runner.spec.subscription import SubscriptionTool
+
+Tool = Annotated[NatsTool | SubscriptionTool, Field(discriminator="kind")]
+InvocationId = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=52)]
+
+
+class ResultTarget(StrictModel):
+    """Where the runner writes the result; the controller's default applies when omitted."""
+
+    sink: Literal["configmap", "nats_kv"]
+    bucket: BucketName | None = None
+    auth: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _bucket_only_for_kv(self) -> ResultTarget:
+        if self.sink == "nats_kv" and not self.bucket:
+            raise ValueError("result.bucket is required when result.sink is nats_kv")
+        if self.sink != "nats_kv" and self.bucket:
+            raise ValueError("result.bucket applies only to result.sink nats_kv")
+        return self
+
+
+class Invocation(StrictModel):
+    id: InvocationId | None = None
+    execution_id: str | None = None
+    step: NonEmpty | None = None
+    tool: Tool
+    result: ResultTarget | None = None
+    deadline_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
+
+    @field_validator("execution_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # NoETL's execution ids are large integers; keep them exact as text.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @property
+    def invocation_id(self) -> str:
+        """The id when given, else one generated once per parsed invocation."""
+        if self.id is None:
+            object.__setattr__(self, "id", uuid.uuid4().hex[:20])
+        assert self.id is not None
+        return self.id
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.tool.warnings
+
+
+def parse_invocation(data: Any) -> Invocation:
+    """Validate ``data`` as an invocation; raise ``ConfigurationError`` listing every problem."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"the invocation must be a mapping with a 'tool' block, got {type(data).__name__}"
+        )
+    if "kind" in data and "tool" not in data:
+        data = {"tool": dict(data)}
+    try:
+        return Invocation.model_validate(data)
+    except ValidationError as e:
+        problems = [_describe(err, data) for err in e.errors()]
+        raise ConfigurationError("invalid invocation: " + "; ".join(problems)) from None
+
+
+# -- error messages -------------------------------------------------------------------------
+
+
+def _known_fields(loc: tuple[str | int, ...], data: Mapping[str, Any]) -> list[str]:
+    """Field names valid at ``loc`` (for 'did you mean'), from the models, aliases included."""
+    from runner.spec import nats, subscription
+
+    if not loc or loc[0] != "tool":
+        if loc and loc[0] == "result":
+            return list(ResultTarget.model_fields)
+        return list(Invocation.model_fields)
+    kind = data.get("tool", {}).get("kind") if isinstance(data.get("tool"), Mapping) else None
+    base = subscription.SubscriptionFields if kind == "subscription" else nats.NatsFields
+    names = set(base.model_fields) | {"operation", "source"}
+    for f in base.model_fields.values():
+        choices = getattr(f.validation_alias, "choices", [])
+        names |= {c for c in choices if isinstance(c, str)}
+    return sorted(names)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    """The path as the user wrote it: pydantic inserts the union tags (tool.nats.kv_get.bucket)
+    and validator names into the location; drop them positionally."""
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    if parts[:1] == ["tool"] and parts[1:2] and parts[1] in _TOOL_KINDS:
+        parts = ["tool", *parts[3:]]
+    return ".".join(parts) or "invocation"
+
+
+_TOOL_KINDS = ("nats", "subscription")
+#: What a constrained string allows, in words, for pattern errors.
+_PATTERNS = {
+    "bucket": "letters, digits, '-' and '_'",
+    "key": "letters, digits and - / _ = . (no leading or trailing dot)",
+    "stream": "no whitespace, '.', '*', '>', '/' or '\\'",
+    "consumer": "no whitespace, '.', '*', '>', '/' or '\\'",
+    "subscription": "projects/<project>/subscriptions/<name>",
+    "id": "lowercase letters, digits and '-', starting and ending with a letter or digit",
+}
+
+
+def _describe(err: ErrorDetails, data: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        hint = difflib.get_close_matches(name, _known_fields(loc, data), n=1, cutoff=0.6)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"{path}: unknown field{suggestion}"
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return _describe_tag(err, path)
+    if kind == "value_error":
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return message if path in ("tool", "invocation", "result") else f"{path}: {message}"
+    if kind == "string_pattern_mismatch" and str(loc[-1]) in _PATTERNS:
+        return f"{path}: must be {_PATTERNS[str(loc[-1])]} (got {_shape(err.get('input'))})"
+    secret = str(loc[-1]) in _SECRET_FIELDS if loc else False
+    got = "a value that is not shown: it may be a secret" if secret else _shape(err.get("input"))
+    return f"{path}: {err['msg'][0].lower()}{err['msg'][1:]} (got {got})"
+
+
+def _describe_tag(err: ErrorDetails, path: str) -> str:
+    ctx = err.get("ctx") or {}
+    tag = str(ctx.get("discriminator", "")).strip("'")
+    expected = str(ctx.get("expected_tags", ""))
+    field = f"{path}.{tag}" if tag else path
+    if err["type"] == "union_tag_not_found":
+        allowed = _ALLOWED_TAGS.get(tag, "")
+        return f"{field}: required field is missing (allowed: {allowed})"
+    given = str(ctx.get("tag", ""))
+    options = [t.strip().strip("'") for t in expected.split(",")]
+    hint = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    return f"{field}: '{given}' is not valid{suggestion} (allowed: {expected})"
+
+
+_SECRET_FIELDS = {"password", "token", "nats_password", "nats_token", "access_token"}
+
+
+def _tags(union: Any, field: str) -> str:
+    from typing import get_args
+
+    members = get_args(get_args(union)[0])
+    return ", ".join(repr(get_args(m.model_fields[field].annotation)[0]) for m in members)
+
+
+_ALLOWED_TAGS = {
+    "kind": "'nats', 'subscription'",
+    "operation": _tags(NatsTool, "operation"),
+    "source": _tags(SubscriptionTool, "source"),
+}
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters" if len(value) > 40 else f"'{value}'"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

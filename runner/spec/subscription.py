@@ -1,0 +1,116 @@
+"""The ``subscription`` tool kind (SPEC §3): a bounded drain, discriminated by ``source``.
+
+As with the nats tool, each source's model accepts every subscription field: a field meant for
+another source or operation is reported in ``warnings`` rather than rejected. The one
+cross-field rule (``ack_ids`` with ack/nack/term) lives in a single validator.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+
+from runner.spec.ack import parse_ack_mode
+from runner.spec.common import NonEmpty, StreamName, ToolModel, clamp_drain
+
+Operation = Literal["poll", "ack", "nack", "term"]
+PubsubPath = Annotated[str, Field(pattern=r"^projects/[^/\s]+/subscriptions/[^/\s]+$")]
+
+
+class SubscriptionFields(ToolModel):
+    kind: Literal["subscription"]
+    operation: Operation = "poll"
+    auth: NonEmpty | None = None
+    batch: int = 100
+    timeout_ms: int = 1000
+    ack: bool | str = "on_success"
+    ack_ids: list[NonEmpty] = Field(default_factory=list)
+    nack_delay_ms: Annotated[int, Field(ge=0)] = 0
+    # nats
+    stream: StreamName | None = None
+    consumer: StreamName | None = None
+    url: NonEmpty | None = Field(default=None, validation_alias=AliasChoices("url", "nats_url"))
+    user: NonEmpty | None = Field(
+        default=None, validation_alias=AliasChoices("user", "username", "nats_user")
+    )
+    password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("password", "nats_password")
+    )
+    token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("token", "nats_token")
+    )
+    # pubsub
+    subscription: PubsubPath | None = None
+    endpoint: NonEmpty | None = None
+    # kafka
+    brokers: NonEmpty | list[NonEmpty] | None = None
+    topic: NonEmpty | None = None
+    group: NonEmpty | None = None
+
+    @field_validator("ack")
+    @classmethod
+    def _known_ack_mode(cls, value: bool | str) -> bool | str:
+        parse_ack_mode(value)
+        return value
+
+    @model_validator(mode="after")
+    def _operation_fields(self) -> Any:
+        disposing = self.operation != "poll"
+        if disposing and not self.ack_ids:
+            raise ValueError(f"operation {self.operation} needs tool.ack_ids (a non-empty list)")
+        return self
+
+    def used_fields(self) -> set[str]:
+        if self.operation == "poll":
+            used = {"batch", "timeout_ms", "ack"}
+        else:
+            used = {"ack_ids", "nack_delay_ms"} if self.operation == "nack" else {"ack_ids"}
+        return used | self.source_fields()
+
+    def source_fields(self) -> frozenset[str]:
+        return frozenset()
+
+    def clamp(self) -> None:
+        if self.operation == "poll":
+            self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms)
+            for w in warnings:
+                self.warn(w)
+
+    @property
+    def ack_behaviour(self) -> Any:
+        return parse_ack_mode(self.ack)[1]
+
+
+class NatsSubscription(SubscriptionFields):
+    source: Literal["nats"]
+    stream: StreamName
+    consumer: StreamName
+
+    def source_fields(self) -> frozenset[str]:
+        return frozenset({"url", "user", "password", "token"})
+
+
+class PubsubSubscription(SubscriptionFields):
+    source: Literal["pubsub"]
+    subscription: PubsubPath
+
+    def source_fields(self) -> frozenset[str]:
+        return frozenset({"endpoint"})
+
+
+class KafkaSubscription(SubscriptionFields):
+    source: Literal["kafka"]
+    brokers: NonEmpty | list[NonEmpty]
+    topic: NonEmpty
+    group: NonEmpty
+
+    @property
+    def broker_list(self) -> list[str]:
+        raw = self.brokers if isinstance(self.brokers, list) else self.brokers.split(",")
+        return [b.strip() for b in raw if b.strip()]
+
+
+SubscriptionTool = Annotated[
+    NatsSubscription | PubsubSubscription | KafkaSubscription, Field(discriminator="source")
+]

@@ -1,0 +1,1 @@
+"""Tool implementations. Each operation is an async function ``(session, tool) -> data``."""

@@ -1,0 +1,134 @@
+"""NATS Key-Value operations (SPEC §2): kv_get, kv_put, kv_delete, kv_keys, kv_purge."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from runner.codec import encode_value, payload_fields
+from runner.errors import NotFoundError
+from runner.natsconn import translate
+from runner.spec import nats as spec
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+    from nats.js.kv import KeyValue
+
+Data = dict[str, Any]
+
+
+async def _bucket(js: JetStreamContext, bucket: str, what: str) -> KeyValue:
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        raise NotFoundError(f"{what}: KV bucket '{bucket}' does not exist") from None
+
+
+def _what(tool: spec.NatsFields) -> str:
+    key = f" key '{tool.key}'" if tool.key else ""
+    return f"{tool.operation} bucket '{tool.bucket}'{key}"  # type: ignore[attr-defined]
+
+
+async def kv_get(js: JetStreamContext, tool: spec.KvGet, warn: Any) -> Data:
+    from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+    kv = await _bucket(js, tool.bucket, _what(tool))
+    base: Data = {"bucket": tool.bucket, "key": tool.key}
+    try:
+        entry = await kv.get(tool.key)
+    except (KeyNotFoundError, KeyDeletedError):
+        return {"status": "not_found", **base, "value": None, "revision": None, "created": None}
+    return {
+        "status": "success",
+        **base,
+        **payload_fields(entry.value or b"", "value"),
+        "revision": entry.revision,
+        "created": _created(entry.created),
+    }
+
+
+def _created(ns: int | None) -> str | None:
+    if not ns:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def kv_put(js: JetStreamContext, tool: spec.KvPut, warn: Any) -> Data:
+    what = _what(tool)
+    kv = await _bucket(js, tool.bucket, what)
+    payload = encode_value(tool.value)
+    if tool.ttl is None:
+        revision = await kv.put(tool.key, payload)
+    else:
+        revision = await _put_with_ttl(js, kv, tool, payload, warn)
+    return {"status": "success", "bucket": tool.bucket, "key": tool.key, "revision": revision}
+
+
+async def _put_with_ttl(
+    js: JetStreamContext, kv: KeyValue, tool: spec.KvPut, payload: bytes, warn: Any
+) -> int:
+    # NATS expires per bucket; a per-key TTL exists only as a per-message TTL on servers that
+    # allow it (2.11+, stream flag allow_msg_ttl). Otherwise say so rather than pretend.
+    info = await js.stream_info(f"KV_{tool.bucket}")
+    if not info.config.allow_msg_ttl:
+        warn(
+            f"ttl {tool.ttl}s ignored: bucket '{tool.bucket}' does not allow per-message TTL "
+            "(needs NATS 2.11+ and a bucket created with allow_msg_ttl); the bucket's own "
+            "max_age applies"
+        )
+        return int(await kv.put(tool.key, payload))
+    ack = await js.publish(f"$KV.{tool.bucket}.{tool.key}", payload, msg_ttl=tool.ttl)
+    return int(ack.seq)
+
+
+async def kv_delete(js: JetStreamContext, tool: spec.KvDelete, warn: Any) -> Data:
+    kv = await _bucket(js, tool.bucket, _what(tool))
+    await kv.delete(tool.key)
+    return {"status": "success", "bucket": tool.bucket, "key": tool.key}
+
+
+async def kv_purge(js: JetStreamContext, tool: spec.KvPurge, warn: Any) -> Data:
+    kv = await _bucket(js, tool.bucket, _what(tool))
+    await kv.purge(tool.key)
+    return {"status": "success", "bucket": tool.bucket, "key": tool.key}
+
+
+async def kv_keys(js: JetStreamContext, tool: spec.KvKeys, warn: Any) -> Data:
+    what = _what(tool)
+    kv = await _bucket(js, tool.bucket, what)
+    pattern = tool.pattern or "*"
+    keys = await _live_keys(kv, subject_filter(pattern), what)
+    matched = sorted(k for k in keys if fnmatch.fnmatchcase(k, pattern))
+    return {"status": "success", "bucket": tool.bucket, "keys": matched, "count": len(matched)}
+
+
+async def _live_keys(kv: KeyValue, key_filter: str, what: str) -> list[str]:
+    try:
+        watcher = await kv.watch(key_filter, ignore_deletes=True, meta_only=True)
+        keys: list[str] = []
+        async for entry in watcher:
+            if entry is None:  # end of the initial values
+                break
+            keys.append(entry.key)
+        await watcher.stop()  # type: ignore[no-untyped-call]
+        return keys
+    except Exception as e:
+        raise translate(e, what) from e
+
+
+def subject_filter(pattern: str) -> str:
+    """The narrowest server-side subject filter that contains every key the glob matches.
+
+    The glob's ``*`` crosses dots, so only the tokens before the first wildcard character can be
+    pushed to the server: ``orders.*`` → ``orders.>``, ``orders.eu.k1`` → itself, ``*`` → ``>``.
+    The glob is then applied to what the server returns.
+    """
+    if not any(c in pattern for c in "*?["):
+        return pattern
+    head = pattern[: min(pattern.index(c) for c in "*?[" if c in pattern)]
+    tokens = head.split(".")[:-1]  # the token holding the wildcard is open-ended
+    return ".".join([*tokens, ">"])

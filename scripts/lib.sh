@@ -1,0 +1,30 @@
+# Shared helpers for toolpod's own scripts. Source it; it defines no side effects beyond vars.
+#
+# Everything a script installs lives under $TOOLPOD_CACHE, one folder per tool and version, so a
+# second run (or a CI run on the same machine) reuses it and a version bump installs beside it.
+# Nothing under the cache is ever committed.
+set -euo pipefail
+
+TOOLPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLPOD_CACHE="${TOOLPOD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/toolpod}"
+TOOLPOD_VENV="${TOOLPOD_VENV:-$TOOLPOD_ROOT/.venv}"
+export TOOLPOD_ROOT TOOLPOD_CACHE TOOLPOD_VENV
+mkdir -p "$TOOLPOD_CACHE"
+
+# Versions the test environment pins; the manifests deploy the same ones.
+NATS_SERVER_VERSION="${NATS_SERVER_VERSION:-v2.12.15}"
+NATSCLI_VERSION="${NATSCLI_VERSION:-v0.5.1}"
+export NATS_SERVER_VERSION NATSCLI_VERSION
+
+log() { printf '[toolpod %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# apt_install PKG...: install Debian packages once; `apt-get update` only when something is missing.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
