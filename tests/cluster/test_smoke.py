@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Cluster
-from tests.cluster.jobs import RUNNER_CONTAINER, runner_job, runner_secret, wait_job
+from ._cluster import Cluster
+from .jobs import RUNNER_CONTAINER, runner_job, runner_secret, wait_job
 
 pytestmark = pytest.mark.cluster
 
