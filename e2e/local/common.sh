@@ -51,7 +51,9 @@ start_bg() {
   local name="$1"; shift
   if pid_alive "$name"; then return 0; fi
   log "starting $name (log: $STATE/logs/$name.log)"
-  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  # Keep the previous run's log beside the new one for post-mortems.
+  [ -f "$STATE/logs/$name.log" ] && mv -f "$STATE/logs/$name.log" "$STATE/logs/$name.prev.log"
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$STATE/run/$name.pid"
 }
 
@@ -75,7 +77,7 @@ PKI="$STATE/pki"
 KUBELET_ROOT="$STATE/kubelet"
 
 # kc ARGS...: kubectl as the cluster admin.
-kc() { kubectl --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 # api_ready: the API server answers /readyz with the admin credentials.
 api_ready() { kc get --raw /readyz >/dev/null 2>&1; }

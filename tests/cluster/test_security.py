@@ -1,0 +1,108 @@
+"""The local cluster's security model is real: bound service-account tokens, RBAC, PodSecurity.
+
+Tests elsewhere prove toolpod's own permissions (the runner may write its own result and nothing
+else); these prove the cluster gives such tests something to stand on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from ._cluster import Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def _client_with_token(cluster: Cluster, token: str) -> Any:
+    from kubernetes import client
+
+    base = cluster.api_client.configuration
+    cfg = client.Configuration()
+    cfg.host = base.host
+    cfg.ssl_ca_cert = base.ssl_ca_cert
+    cfg.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(cfg)
+
+
+def _status_of_list_pods(api: Any, namespace: str) -> int:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        client.CoreV1Api(api).list_namespaced_pod(namespace)
+    except ApiException as e:
+        return int(e.status)
+    return 200
+
+
+def test_bound_token_rbac_and_revocation(cluster: Cluster, namespace: str) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api_client)
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "probe"}})
+    token = core.create_namespaced_service_account_token(
+        "probe", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    api = _client_with_token(cluster, token)
+    try:
+        # Authenticated, but RBAC grants a fresh service account nothing.
+        assert _status_of_list_pods(api, namespace) == 403
+
+        rbac.create_namespaced_role(
+            namespace,
+            {
+                "metadata": {"name": "pod-reader"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+            },
+        )
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "probe-reads-pods"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "pod-reader",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "probe", "namespace": namespace}],
+            },
+        )
+        deadline = time.monotonic() + 10
+        while _status_of_list_pods(api, namespace) != 200:
+            assert time.monotonic() < deadline, "the RoleBinding never took effect"
+            time.sleep(0.2)
+        # Still nothing outside the granted namespace and verbs.
+        assert _status_of_list_pods(api, "kube-system") == 403
+
+        # The token is bound to the service account: deleting the account revokes it.
+        core.delete_namespaced_service_account("probe", namespace)
+        deadline = time.monotonic() + 10
+        while _status_of_list_pods(api, namespace) != 401:
+            assert time.monotonic() < deadline, "a bound token outlived its service account"
+            time.sleep(0.2)
+    finally:
+        api.close()
+
+
+def test_node_restriction(cluster: Cluster) -> None:
+    """kubelet's identity may not modify other nodes (NodeRestriction + the Node authorizer)."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    kubelet_kubeconfig = cluster.kubeconfig.with_name("kubelet.kubeconfig")
+    if not kubelet_kubeconfig.exists():
+        pytest.skip("kubelet's kubeconfig is not readable here")
+    api = config.new_client_from_config(config_file=str(kubelet_kubeconfig))
+    try:
+        with pytest.raises(ApiException) as err:
+            client.CoreV1Api(api).create_node({"metadata": {"name": "someone-else"}})
+        assert err.value.status == 403
+        with pytest.raises(ApiException) as err:
+            client.CoreV1Api(api).list_namespaced_secret("kube-system")
+        assert err.value.status == 403
+    finally:
+        api.close()
