@@ -103,7 +103,9 @@ def commit_offsets(handles: Iterable[str]) -> Offsets:
 
 def to_message(record: Any) -> Message:
     """A kafka-python ``ConsumerRecord`` in the common envelope."""
-    pairs = [(k, v) for k, v in (record.headers or [])]
+    pairs: list[tuple[str, Any]] = [
+        (k, v if v is not None else b"") for k, v in (record.headers or [])
+    ]
     fields = payload_fields(record.value or b"")
     metadata: dict[str, Any] = {
         "topic": record.topic,
@@ -136,11 +138,11 @@ def text_of(raw: bytes) -> tuple[str, str | None]:
         return base64.b64encode(raw).decode("ascii"), "base64"
 
 
-def raw_headers(pairs: Iterable[tuple[str, bytes | None]]) -> dict[str, Any]:
+def raw_headers(pairs: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
     """Headers as sent (case kept), values as text; a repeated key gives a list."""
     out: dict[str, list[str]] = {}
     for key, value in pairs:
-        out.setdefault(key, []).append(text_of(value or b"")[0])
+        out.setdefault(key, []).append(text_of(value)[0])
     return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
 
 

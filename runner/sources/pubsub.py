@@ -160,8 +160,9 @@ def resolve_target(tool: Any, credentials: Path, warn: Callable[[str], None]) ->
             f"credential alias '{tool.auth}' has no token, access_token or Google key "
             '(a JSON key with "type"), and no emulator endpoint'
         )
+    adc = default_credentials()
     warn("no auth given: using Google Application Default Credentials from the environment")
-    return PubsubTarget(root, default_credentials(), False)
+    return PubsubTarget(root, adc, False)
 
 
 def _key_credentials(info: Mapping[str, Any], alias: str) -> Any:

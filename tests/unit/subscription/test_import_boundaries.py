@@ -1,0 +1,24 @@
+"""Heavy clients are imported only by the source that needs them (STYLE §14)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("runner.sources.nats", ("kafka", "google")),
+        ("runner.sources.pubsub", ("kafka",)),
+        ("runner.sources.registry", ("kafka", "google", "requests")),
+    ],
+)
+def test_a_source_does_not_import_the_others_clients(
+    module: str, forbidden: tuple[str, ...]
+) -> None:
+    code = f"import sys, {module}; print(','.join(m for m in {forbidden!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"
