@@ -106,16 +106,22 @@ async def connect(target: NatsTarget, what: str) -> Client:
         return None
 
     try:
-        return await nats.connect(
-            servers=[target.server],
-            user=target.user,
-            password=target.password,
-            token=target.token,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            error_cb=quiet,
-            name="toolpod-runner",
+        # nats-py reads max_reconnect_attempts=0 as "forever" while connecting; one retry
+        # after a short wait, and an outer bound, keep "server down" a fast exit 3.
+        return await asyncio.wait_for(
+            nats.connect(
+                servers=[target.server],
+                user=target.user,
+                password=target.password,
+                token=target.token,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+                error_cb=quiet,
+                name="toolpod-runner",
+            ),
+            timeout=2 * CONNECT_TIMEOUT_S + 1,
         )
     except Exception as e:
         raise translate(e, what, target.server) from e

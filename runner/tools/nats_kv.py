@@ -32,29 +32,25 @@ def _what(tool: spec.NatsFields) -> str:
 
 
 async def kv_get(js: JetStreamContext, tool: spec.KvGet, warn: Any) -> Data:
-    from nats.js.errors import KeyDeletedError, KeyNotFoundError
+    from nats.js.errors import NotFoundError as JsNotFound
 
-    kv = await _bucket(js, tool.bucket, _what(tool))
+    await _bucket(js, tool.bucket, _what(tool))
     base: Data = {"bucket": tool.bucket, "key": tool.key}
     try:
-        entry = await kv.get(tool.key)
-    except (KeyNotFoundError, KeyDeletedError):
+        # The stream API (not KeyValue.get) because it also returns the message time: created.
+        msg = await js.get_msg(f"KV_{tool.bucket}", subject=f"$KV.{tool.bucket}.{tool.key}")
+    except JsNotFound:
+        msg = None
+    if msg is None or (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
         return {"status": "not_found", **base, "value": None, "revision": None, "created": None}
+    created = msg.time.isoformat().replace("+00:00", "Z") if msg.time else None
     return {
         "status": "success",
         **base,
-        **payload_fields(entry.value or b"", "value"),
-        "revision": entry.revision,
-        "created": _created(entry.created),
+        **payload_fields(msg.data or b"", "value"),
+        "revision": msg.seq,
+        "created": created,
     }
-
-
-def _created(ns: int | None) -> str | None:
-    if not ns:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def kv_put(js: JetStreamContext, tool: spec.KvPut, warn: Any) -> Data:
