@@ -53,7 +53,8 @@ start_bg() {
   log "starting $name (log: $STATE/logs/$name.log)"
   # Keep the previous run's log beside the new one for post-mortems.
   [ -f "$STATE/logs/$name.log" ] && mv -f "$STATE/logs/$name.log" "$STATE/logs/$name.prev.log"
-  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  # 9>&-: daemons must not inherit the state lock (see lock_state).
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/run/$name.pid"
 }
 
@@ -81,3 +82,15 @@ kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 # api_ready: the API server answers /readyz with the admin credentials.
 api_ready() { kc get --raw /readyz >/dev/null 2>&1; }
+
+# lock_state: serialize up, down and image across concurrent callers (several test sessions may
+# share one cluster). Held until the calling script exits; children inherit it.
+lock_state() {
+  [ "${TOOLPOD_LOCAL_LOCKED:-}" = 1 ] && return 0
+  exec 9>"$STATE/run/lock"
+  if ! flock -n 9; then
+    log "waiting for another e2e/local command to finish"
+    flock -w 3600 9 || die "timed out waiting for the e2e/local lock"
+  fi
+  export TOOLPOD_LOCAL_LOCKED=1
+}

@@ -1,10 +1,10 @@
 """Fixtures for tests against the local Kubernetes cluster (e2e/local).
 
-`cluster` (session): brings the cluster up with `e2e/local/up` (idempotent: a running cluster is
-reused as is) and yields a handle with the kubeconfig, an API client and the runner image name.
-A cluster this fixture started is stopped at the end of the session unless
-TOOLPOD_KEEP_CLUSTER=1. Under CI=true a cluster that cannot come up fails the tests loudly;
-elsewhere they are skipped with the reason.
+`cluster` (session): runs `e2e/local/up`, which is idempotent (a running cluster is reused, its
+runner image refreshed when the project changed), and yields a handle with the kubeconfig, an
+API client and the runner image name. A cluster this fixture started is stopped at the end of
+the session unless TOOLPOD_KEEP_CLUSTER=1. Under CI=true a cluster that cannot come up fails
+the tests loudly; elsewhere they are skipped with the reason.
 
 `namespace` (function): a fresh namespace per test, labelled for the `privileged` Pod Security
 level so host-network Jobs (the only way Pods reach the loopback brokers here) are admitted;
@@ -61,11 +61,12 @@ def cluster() -> Iterator[Cluster]:
         _fail_or_skip("the `kubernetes` Python client is not installed")
 
     was_running = _script("status", 60).returncode == 0
-    if not was_running:
-        up = _script("up", UP_TIMEOUT_S)
-        if up.returncode != 0:
-            tail = "\n".join(up.stderr.splitlines()[-25:])
-            _fail_or_skip(f"e2e/local/up exited {up.returncode}:\n{tail}")
+    # up is idempotent and also runs on a running cluster: it rebuilds and re-imports the runner
+    # image when the project's sources changed, so tests never run stale runner code.
+    up = _script("up", UP_TIMEOUT_S)
+    if up.returncode != 0:
+        tail = "\n".join(up.stderr.splitlines()[-25:])
+        _fail_or_skip(f"e2e/local/up exited {up.returncode}:\n{tail}")
     kubeconfig = Path(_env_value("KUBECONFIG"))
     api_port = int(_env_value("TOOLPOD_LOCAL_API_PORT"))
     node_name = _env_value("TOOLPOD_LOCAL_NODE")
