@@ -44,6 +44,7 @@ def main() -> None:
     "--spec",
     "spec_path",
     required=True,
+    show_envvar=True,
     envvar="TOOLPOD_SPEC",
     metavar="PATH|-",
     help="The invocation (YAML or JSON) from a file, or '-' for stdin. A bare tool "
@@ -52,6 +53,7 @@ def main() -> None:
 @click.option(
     "--credentials",
     "creds",
+    show_envvar=True,
     envvar="TOOLPOD_CREDENTIALS",
     metavar="DIR",
     help=f"Directory of credential aliases: 'auth: nats_main' reads DIR/nats_main "
@@ -61,11 +63,13 @@ def main() -> None:
     "--sink",
     default="stdout",
     show_default=True,
+    show_envvar=True,
     envvar="TOOLPOD_SINK",
     help="Where the result goes: stdout, file:PATH, nats-kv:BUCKET or configmap:NAME.",
 )
 @click.option(
     "--sink-auth",
+    show_envvar=True,
     envvar="TOOLPOD_SINK_AUTH",
     metavar="ALIAS",
     help="Credential alias of the NATS server for --sink nats-kv:BUCKET.",
@@ -73,6 +77,7 @@ def main() -> None:
 @click.option(
     "--attempt",
     default=1,
+    show_envvar=True,
     envvar="TOOLPOD_ATTEMPT",
     type=click.IntRange(min=1),
     help="Attempt number recorded in the result (the Job sets it on retries).",
@@ -80,6 +85,7 @@ def main() -> None:
 @click.option(
     "--log-level",
     default="INFO",
+    show_envvar=True,
     envvar="TOOLPOD_LOG_LEVEL",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),

@@ -161,7 +161,7 @@ def translate(e: BaseException, what: str, server: str = "") -> ToolpodError:
         return NotFoundError(f"{what}: object not found")
     if isinstance(e, jse.NotFoundError):
         return NotFoundError(f"{what}: not found ({_reason(e)})")
-    if isinstance(e, ne.NoRespondersError):
+    if isinstance(e, (ne.NoRespondersError, jse.NoStreamResponseError)):
         return NotFoundError(
             f"{what}: no JetStream stream answers (no stream captures the subject,"
             " or JetStream is not enabled)"

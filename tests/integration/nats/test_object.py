@@ -1,0 +1,78 @@
+"""SPEC §2 Object Store rows against a real NATS server, through the runner CLI."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import pytest
+
+from tests.integration.nats.conftest import Nats
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_5mb_binary_object_round_trips_byte_exact_with_base64(nats: Nats) -> None:
+    b = nats.object_bucket()
+    blob = os.urandom(5 * 1024 * 1024)
+    put = nats.tool("object_put", bucket=b, name="blob.bin", encoding="base64",
+                    data=base64.b64encode(blob).decode(), description="random bytes")
+    assert put.code == 0, put.error
+    assert put.data["size"] == len(blob)
+    assert put.data["digest"] == "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(blob).digest()).decode()
+
+    got = nats.tool("object_get", bucket=b, name="blob.bin", encoding="base64")
+    assert got.code == 0, got.error
+    assert got.data["encoding"] == "base64"
+    assert got.data["size"] == len(blob)
+    assert base64.b64decode(got.data["data"]) == blob
+
+
+def test_text_and_json_objects_read_back_decoded(nats: Nats) -> None:
+    b = nats.object_bucket()
+    nats.tool("object_put", bucket=b, name="doc.json", data={"k": [1, 2]})
+    nats.tool("object_put", bucket=b, name="note.txt", data="hello")
+    assert nats.tool("object_get", bucket=b, name="doc.json").data["data"] == {"k": [1, 2]}
+    assert nats.tool("object_get", bucket=b, name="note.txt").data["data"] == "hello"
+
+
+def test_info_list_and_delete(nats: Nats) -> None:
+    b = nats.object_bucket()
+    nats.tool("object_put", bucket=b, name="a", data="x" * 10, description="first")
+    nats.tool("object_put", bucket=b, name="b", data="y")
+
+    info = nats.tool("object_info", bucket=b, name="a")
+    assert info.code == 0
+    assert {k: info.data[k] for k in ("status", "bucket", "name", "size", "description", "chunks")} == {
+        "status": "success", "bucket": b, "name": "a", "size": 10, "description": "first", "chunks": 1}
+    assert info.data["digest"].startswith("SHA-256=")
+    assert info.data["mtime"]
+
+    listed = nats.tool("object_list", bucket=b)
+    assert listed.data["count"] == 2
+    assert [o["name"] for o in listed.data["objects"]] == ["a", "b"]
+    assert set(listed.data["objects"][0]) == {"name", "size", "description", "chunks", "mtime", "digest"}
+
+    deleted = nats.tool("object_delete", bucket=b, name="a")
+    assert deleted.data == {"status": "success", "bucket": b, "name": "a"}
+    assert [o["name"] for o in nats.tool("object_list", bucket=b).data["objects"]] == ["b"]
+
+
+def test_an_empty_bucket_lists_nothing(nats: Nats) -> None:
+    listed = nats.tool("object_list", bucket=nats.object_bucket())
+    assert (listed.code, listed.data["count"], listed.data["objects"]) == (0, 0, [])
+
+
+@pytest.mark.parametrize("operation", ["object_get", "object_info", "object_delete"])
+def test_a_missing_object_is_an_error_naming_it(nats: Nats, operation: str) -> None:
+    out = nats.tool(operation, bucket=nats.object_bucket(), name="ghost")
+    assert out.code == 2
+    assert "object 'ghost' does not exist" in out.error
+
+
+@pytest.mark.parametrize("operation", ["object_get", "object_put", "object_list", "object_info"])
+def test_a_missing_bucket_is_an_error_naming_it(nats: Nats, operation: str) -> None:
+    out = nats.tool(operation, bucket="no_bucket", name="n", data="x")
+    assert out.code == 2
+    assert "object store bucket 'no_bucket' does not exist" in out.error
