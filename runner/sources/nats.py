@@ -8,6 +8,7 @@ messages' reply subjects; disposing one publishes ``+ACK``, ``-NAK`` (with a del
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
-#: After the first message, how long to wait for more that are already on their way.
-_TRAILING_S = 0.05
+#: The least time given to fetch messages the server already reported as waiting.
+_TRANSFER_S = 1.0
+#: How long to look for ready redeliveries when the server reports no new messages waiting.
+_PROBE_S = 0.25
 
 
 class NatsSource:
@@ -64,13 +67,19 @@ class NatsSource:
             await sub.unsubscribe()
 
     async def _drain(self, sub: Any, options: PollOptions) -> list[Msg]:
-        # First wait up to the timeout for one message (nats-py returns at once when messages
-        # are ready), then take whatever else is ready without waiting out the timeout.
+        # Wait up to the timeout for one message (nats-py answers at once when one is ready),
+        # then take the rest that the server says are already waiting (num_pending of the
+        # first), so a partial batch never waits out the timeout.
+        started = time.monotonic()
         first = await _fetch(sub, 1, max(options.timeout_ms / 1000, 0.001), self.what)
         if not first or options.batch == 1:
             return first
-        rest = await _fetch(sub, options.batch - 1, _TRAILING_S, self.what)
-        return first + rest
+        # num_pending counts new messages only, not redeliveries that are also ready: with none
+        # reported, probe briefly; otherwise allow time to transfer the reported backlog.
+        new = first[0].metadata.num_pending
+        remaining = options.timeout_ms / 1000 - (time.monotonic() - started)
+        window = max(remaining, _TRANSFER_S) if new else _PROBE_S
+        return first + await _fetch(sub, options.batch - 1, window, self.what)
 
     async def dispose(
         self, handles: Sequence[str], disposition: Disposition, *, delay_ms: int = 0

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures._process import free_port
-from tests.fixtures.nats import NatsServer
+from tests.fixtures.nats import Nats, NatsServer
 from tests.fixtures.runner_cli import run
-from tests.integration.nats.conftest import Nats
 
 pytestmark = pytest.mark.integration
 

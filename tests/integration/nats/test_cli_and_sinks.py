@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.nats import Nats
 from tests.fixtures.runner_cli import run, runner_command
-from tests.integration.nats.conftest import Nats
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,8 @@ def test_the_result_envelope_carries_every_field_of_the_spec(nats: Nats) -> None
                       "execution_id", "step", "tool", "started_at", "finished_at", "attempt"}
     assert (r["invocation_id"], r["execution_id"], r["step"]) == ("inv-1", "1234", "read_order")
     assert r["tool"] == {"kind": "nats", "operation": "kv_get"}
-    assert r["started_at"].endswith("Z") and r["finished_at"] >= r["started_at"]
+    assert r["started_at"].endswith("Z")
+    assert r["finished_at"] >= r["started_at"]
     assert r["attempt"] == 1
 
 

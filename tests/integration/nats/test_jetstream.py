@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.nats.conftest import Nats
+from tests.fixtures.nats import Nats
 
 pytestmark = pytest.mark.integration
 

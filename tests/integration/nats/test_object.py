@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.integration.nats.conftest import Nats
+from tests.fixtures.nats import Nats
 
 pytestmark = pytest.mark.integration
 
