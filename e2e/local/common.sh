@@ -58,6 +58,14 @@ start_bg() {
   echo $! >"$STATE/run/$name.pid"
 }
 
+# write_if_changed FILE: write stdin to FILE only when it differs (a running containerd watches its
+# CNI directory and reacts to every write).
+write_if_changed() {
+  local tmp; tmp="$(mktemp -p "$STATE/run")"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
+}
+
 # wait_for DESC SECONDS CMD...: retry CMD once a second until it succeeds or time runs out.
 wait_for() {
   local desc="$1" secs="$2"; shift 2
