@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,18 @@ def test_help_explains_the_options_and_exit_codes() -> None:
     assert proc.returncode == 0
     for text in ("--spec", "--credentials", "--sink", "--sink-auth", "Exit codes", "TOOLPOD_SPEC"):
         assert text in proc.stdout
+
+
+def test_a_nats_operation_imports_no_kubernetes_kafka_google_or_controller(nats: Nats) -> None:
+    """STYLE §14 on the real cold path: the whole process, measured by -X importtime."""
+    spec = json.dumps(invocation(nats.kv_bucket()))
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", "run", "--spec", "-",
+                           "--credentials", str(nats.creds)], input=spec, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = {line.split("|")[-1].strip()
+               for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    top = {m.split(".")[0] for m in modules}
+    assert "nats" in top
+    assert top.isdisjoint({"kubernetes", "kafka", "google", "controller", "yaml"})
+    assert "aiohttp.client" not in modules, "nats-py's websocket transport is not needed for nats://"

@@ -1,0 +1,124 @@
+"""Benchmark: the runner's cold start for NATS KV operations, beside the `nats` CLI.
+
+Starts its own nats-server (from scripts/install-nats) on a free loopback port, then times, in
+one run and interleaved so machine noise hits both alike:
+
+* ``toolpod-runner run`` for kv_get and kv_put, process start to exit (N runs each);
+* the same operation with the ``nats`` CLI (``nats kv get`` / ``nats kv put``);
+* the runner's import time for a NATS operation (``python -X importtime``), and whether any
+  Kubernetes, Kafka or Google client was imported on that path.
+
+Prints a table of medians, p95 and the ratio runner / nats CLI.
+
+    .venv/bin/python bench/runner.py [-n 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+USER, PASSWORD = "bench", "bench-pw"
+
+
+def bins() -> tuple[Path, Path]:
+    out = subprocess.run(["bash", str(ROOT / "scripts/install-nats")], capture_output=True,
+                         text=True, check=True).stdout.strip().split(":")
+    return Path(out[0]) / "nats-server", Path(out[1]) / "nats"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wall(cmd: list[str], stdin: str | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t0
+
+
+def p95(xs: list[float]) -> float:
+    return sorted(xs)[max(0, round(0.95 * len(xs)) - 1)]
+
+
+def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
+    """Seconds spent importing (top-level cumulative) and which heavy clients were imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", "run", "--spec",
+                           str(runner_spec), "--credentials", str(creds), "--log-level", "ERROR"],
+                          capture_output=True, text=True, check=True)
+    total_us, heavy = 0, set()
+    for line in proc.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if not line.startswith("import time:") or not fields[0].strip().isdigit():
+            continue
+        name = fields[2][1:]  # one space of padding, then two spaces per nesting level
+        if not name.startswith(" "):
+            total_us += int(fields[1])
+        if name.strip().split(".")[0] in {"kubernetes", "kafka", "google"}:
+            heavy.add(name.strip().split(".")[0])
+    return total_us / 1e6, sorted(heavy)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=30, help="runs per operation (default 30)")
+    n = parser.parse_args().n
+    server_bin, nats_cli = bins()
+    runner = str(Path(sys.executable).with_name("toolpod-runner"))
+    with tempfile.TemporaryDirectory(prefix="toolpod-bench-") as tmp:
+        work, port = Path(tmp), free_port()
+        url = f"nats://127.0.0.1:{port}"
+        (work / "nats.conf").write_text(
+            f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{work}/js" }}\n'
+            f'accounts {{ A {{ jetstream: enabled, users: [{{user: "{USER}", password: "{PASSWORD}"}}] }} }}\n')
+        server = subprocess.Popen([str(server_bin), "-c", str(work / "nats.conf")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            cli = [str(nats_cli), "-s", url, "--user", USER, "--password", PASSWORD]
+            subprocess.run([*cli, "kv", "add", "bench"], capture_output=True, check=True)
+            creds = work / "creds"
+            creds.mkdir()
+            (creds / "nats_main").write_text(json.dumps({"url": url, "user": USER, "password": PASSWORD}))
+            specs = {
+                "kv_put": {"kind": "nats", "operation": "kv_put", "auth": "nats_main", "bucket": "bench", "key": "k", "value": "v"},
+                "kv_get": {"kind": "nats", "operation": "kv_get", "auth": "nats_main", "bucket": "bench", "key": "k"},
+            }
+            for name, spec in specs.items():
+                (work / f"{name}.json").write_text(json.dumps(spec))
+            native = {"kv_put": [*cli, "kv", "put", "bench", "k", "v"], "kv_get": [*cli, "kv", "get", "bench", "k", "--raw"]}
+            runs: dict[str, dict[str, list[float]]] = {op: {"runner": [], "nats": []} for op in specs}
+            for op in ("kv_put", "kv_get"):  # warm the page cache once
+                wall([runner, "run", "--spec", str(work / f"{op}.json"), "--credentials", str(creds)])
+            for _ in range(n):
+                for op in specs:
+                    runs[op]["runner"].append(wall([runner, "run", "--spec", str(work / f"{op}.json"),
+                                                    "--credentials", str(creds), "--log-level", "ERROR"]))
+                    runs[op]["nats"].append(wall(native[op]))
+            imports, heavy = import_profile(work / "kv_get.json", creds)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"toolpod-runner vs nats CLI, {n} runs each, interleaved (wall time, process start to exit)\n")
+    print("| operation | runner median | runner p95 | nats CLI median | nats CLI p95 | ratio (medians) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for op, r in runs.items():
+        rm, nm = statistics.median(r["runner"]), statistics.median(r["nats"])
+        print(f"| {op} | {rm * 1000:.0f} ms | {p95(r['runner']) * 1000:.0f} ms | {nm * 1000:.0f} ms | "
+              f"{p95(r['nats']) * 1000:.0f} ms | {rm / nm:.1f}x |")
+    print(f"\nrunner imports for kv_get (python -X importtime, top-level cumulative): {imports * 1000:.0f} ms")
+    print(f"heavy clients imported on the NATS path: {', '.join(heavy) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
