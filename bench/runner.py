@@ -30,8 +30,13 @@ USER, PASSWORD = "bench", "bench-pw"
 
 
 def bins() -> tuple[Path, Path]:
-    out = subprocess.run(["bash", str(ROOT / "scripts/install-nats")], capture_output=True,
-                         text=True, check=True).stdout.strip().split(":")
+    out = (
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/install-nats")], capture_output=True, text=True, check=True
+        )
+        .stdout.strip()
+        .split(":")
+    )
     return Path(out[0]) / "nats-server", Path(out[1]) / "nats"
 
 
@@ -53,9 +58,25 @@ def p95(xs: list[float]) -> float:
 
 def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
     """Seconds spent importing (top-level cumulative) and which heavy clients were imported."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", "run", "--spec",
-                           str(runner_spec), "--credentials", str(creds), "--log-level", "ERROR"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "runner",
+            "run",
+            "--spec",
+            str(runner_spec),
+            "--credentials",
+            str(creds),
+            "--log-level",
+            "ERROR",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total_us, heavy = 0, set()
     for line in proc.stderr.splitlines():
         fields = line.removeprefix("import time:").split("|")
@@ -70,7 +91,9 @@ def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=int, default=30, help="runs per operation (default 30)")
     n = parser.parse_args().n
     server_bin, nats_cli = bins()
@@ -80,43 +103,94 @@ def main() -> None:
         url = f"nats://127.0.0.1:{port}"
         (work / "nats.conf").write_text(
             f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{work}/js" }}\n'
-            f'accounts {{ A {{ jetstream: enabled, users: [{{user: "{USER}", password: "{PASSWORD}"}}] }} }}\n')
-        server = subprocess.Popen([str(server_bin), "-c", str(work / "nats.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            "accounts { A { jetstream: enabled, users: "
+            f'[{{user: "{USER}", password: "{PASSWORD}"}}] }} }}\n'
+        )
+        server = subprocess.Popen(
+            [str(server_bin), "-c", str(work / "nats.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             time.sleep(0.5)
             cli = [str(nats_cli), "-s", url, "--user", USER, "--password", PASSWORD]
             subprocess.run([*cli, "kv", "add", "bench"], capture_output=True, check=True)
             creds = work / "creds"
             creds.mkdir()
-            (creds / "nats_main").write_text(json.dumps({"url": url, "user": USER, "password": PASSWORD}))
+            (creds / "nats_main").write_text(
+                json.dumps({"url": url, "user": USER, "password": PASSWORD})
+            )
             specs = {
-                "kv_put": {"kind": "nats", "operation": "kv_put", "auth": "nats_main", "bucket": "bench", "key": "k", "value": "v"},
-                "kv_get": {"kind": "nats", "operation": "kv_get", "auth": "nats_main", "bucket": "bench", "key": "k"},
+                "kv_put": {
+                    "kind": "nats",
+                    "operation": "kv_put",
+                    "auth": "nats_main",
+                    "bucket": "bench",
+                    "key": "k",
+                    "value": "v",
+                },
+                "kv_get": {
+                    "kind": "nats",
+                    "operation": "kv_get",
+                    "auth": "nats_main",
+                    "bucket": "bench",
+                    "key": "k",
+                },
             }
             for name, spec in specs.items():
                 (work / f"{name}.json").write_text(json.dumps(spec))
-            native = {"kv_put": [*cli, "kv", "put", "bench", "k", "v"], "kv_get": [*cli, "kv", "get", "bench", "k", "--raw"]}
-            runs: dict[str, dict[str, list[float]]] = {op: {"runner": [], "nats": []} for op in specs}
+            native = {
+                "kv_put": [*cli, "kv", "put", "bench", "k", "v"],
+                "kv_get": [*cli, "kv", "get", "bench", "k", "--raw"],
+            }
+            runs: dict[str, dict[str, list[float]]] = {
+                op: {"runner": [], "nats": []} for op in specs
+            }
             for op in ("kv_put", "kv_get"):  # warm the page cache once
-                wall([runner, "run", "--spec", str(work / f"{op}.json"), "--credentials", str(creds)])
+                wall(
+                    [runner, "run", "--spec", str(work / f"{op}.json"), "--credentials", str(creds)]
+                )
             for _ in range(n):
                 for op in specs:
-                    runs[op]["runner"].append(wall([runner, "run", "--spec", str(work / f"{op}.json"),
-                                                    "--credentials", str(creds), "--log-level", "ERROR"]))
+                    runs[op]["runner"].append(
+                        wall(
+                            [
+                                runner,
+                                "run",
+                                "--spec",
+                                str(work / f"{op}.json"),
+                                "--credentials",
+                                str(creds),
+                                "--log-level",
+                                "ERROR",
+                            ]
+                        )
+                    )
                     runs[op]["nats"].append(wall(native[op]))
             imports, heavy = import_profile(work / "kv_get.json", creds)
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"toolpod-runner vs nats CLI, {n} runs each, interleaved (wall time, process start to exit)\n")
-    print("| operation | runner median | runner p95 | nats CLI median | nats CLI p95 | ratio (medians) |")
+    print(
+        f"toolpod-runner vs nats CLI, {n} runs each, interleaved "
+        "(wall time, process start to exit)\n"
+    )
+    print(
+        "| operation | runner median | runner p95 | nats CLI median | nats CLI p95 "
+        "| ratio (medians) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for op, r in runs.items():
         rm, nm = statistics.median(r["runner"]), statistics.median(r["nats"])
-        print(f"| {op} | {rm * 1000:.0f} ms | {p95(r['runner']) * 1000:.0f} ms | {nm * 1000:.0f} ms | "
-              f"{p95(r['nats']) * 1000:.0f} ms | {rm / nm:.1f}x |")
-    print(f"\nrunner imports for kv_get (python -X importtime, top-level cumulative): {imports * 1000:.0f} ms")
+        print(
+            f"| {op} | {rm * 1000:.0f} ms | {p95(r['runner']) * 1000:.0f} ms "
+            f"| {nm * 1000:.0f} ms | "
+            f"{p95(r['nats']) * 1000:.0f} ms | {rm / nm:.1f}x |"
+        )
+    print(
+        "\nrunner imports for kv_get (python -X importtime, top-level cumulative): "
+        f"{imports * 1000:.0f} ms"
+    )
     print(f"heavy clients imported on the NATS path: {', '.join(heavy) or 'none'}")
 
 

@@ -34,7 +34,8 @@ def start_server(bin_dir: Path, work: Path) -> tuple[subprocess.Popen[bytes], st
     conf = work / "nats.conf"
     conf.write_text(
         f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{work / "js"}" }}\n'
-        f'accounts {{ A {{ jetstream: enabled, users: [{{user: "{USER}", password: "{PASSWORD}"}}] }} }}\n'
+        "accounts { A { jetstream: enabled, users: "
+        f'[{{user: "{USER}", password: "{PASSWORD}"}}] }} }}\n'
     )
     log = (work / "nats.log").open("wb")
     proc = subprocess.Popen([str(bin_dir / "nats-server"), "-c", str(conf)], stdout=log, stderr=log)
@@ -67,10 +68,20 @@ STEPS: list[tuple[str, dict[str, Any]]] = [
     ("kv_keys", {"bucket": "orders", "pattern": "order.*"}),
     ("kv_delete", {"bucket": "orders", "key": "order.42"}),
     ("kv_get", {"bucket": "orders", "key": "order.42"}),
-    ("object_put", {"bucket": "reports", "name": "blob.bin", "encoding": "base64",
-                    "data": base64.b64encode(BLOB).decode()}),
+    (
+        "object_put",
+        {
+            "bucket": "reports",
+            "name": "blob.bin",
+            "encoding": "base64",
+            "data": base64.b64encode(BLOB).decode(),
+        },
+    ),
     ("object_info", {"bucket": "reports", "name": "blob.bin"}),
-    ("js_publish", {"subject": "orders.created", "data": {"order_id": 1}, "headers": {"X-Kind": "order"}}),
+    (
+        "js_publish",
+        {"subject": "orders.created", "data": {"order_id": 1}, "headers": {"X-Kind": "order"}},
+    ),
     ("js_publish", {"subject": "orders.created", "data": {"order_id": 2}}),
     ("js_get_msg", {"stream": "ORDERS", "seq": 1}),
     ("js_consume", {"stream": "ORDERS", "consumer": "drain", "batch": 10, "timeout_ms": 1000}),
@@ -100,21 +111,33 @@ def main() -> int:
             asyncio.run(set_up(url))
             creds = work / "credentials"
             creds.mkdir()
-            (creds / "nats_main").write_text(json.dumps({"url": url, "user": USER, "password": PASSWORD}))
+            (creds / "nats_main").write_text(
+                json.dumps({"url": url, "user": USER, "password": PASSWORD})
+            )
             print(f"nats-server {url} (JetStream); credential alias nats_main in a temp dir\n")
             print(f"{'#':>2}  {'operation':<12} {'exit':>4}  {'ms':>4}  result")
             last: dict[str, Any] = {}
             for i, (op, fields) in enumerate(STEPS, 1):
-                spec = {"execution_id": "demo", "step": f"step-{i}",
-                        "tool": {"kind": "nats", "operation": op, "auth": "nats_main", **fields}}
-                out = subprocess.run([runner, "run", "--spec", "-", "--credentials", str(creds)],
-                                     input=json.dumps(spec), capture_output=True, text=True,
-                                     env={**os.environ, "TOOLPOD_LOG_LEVEL": "WARNING"}, check=False)
+                spec = {
+                    "execution_id": "demo",
+                    "step": f"step-{i}",
+                    "tool": {"kind": "nats", "operation": op, "auth": "nats_main", **fields},
+                }
+                out = subprocess.run(
+                    [runner, "run", "--spec", "-", "--credentials", str(creds)],
+                    input=json.dumps(spec),
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "TOOLPOD_LOG_LEVEL": "WARNING"},
+                    check=False,
+                )
                 result = json.loads(out.stdout)
                 last = result if op == "js_consume" and not last else last
                 status = result["data"]["status"] if result.get("data") else result["status"]
-                print(f"{i:>2}  {op:<12} {out.returncode:>4}  {result['duration_ms']:>4}  "
-                      f"{status}: {summary(result.get('data'), result.get('error'))}")
+                print(
+                    f"{i:>2}  {op:<12} {out.returncode:>4}  {result['duration_ms']:>4}  "
+                    f"{status}: {summary(result.get('data'), result.get('error'))}"
+                )
             print("\nThe first js_consume's full ToolResult:")
             print(json.dumps(last, indent=2))
         finally:
