@@ -70,6 +70,8 @@ SESSION_TIMEOUT_MS = 10_000
 #: How long a holder may take between its fetch and its commit before the group moves on
 #: without it (its commit then fails and its records are redelivered).
 MAX_POLL_INTERVAL_MS = 60_000
+#: The shortest wait for the first records, whatever timeout_ms says (see ``_drain``).
+FIRST_FETCH_S = 0.2
 #: After the first records, how long one poll may wait for more that are on their way.
 TRAILING_POLL_MS = 50
 #: After the first records, keep taking ready ones for at most this long past the deadline.
@@ -252,7 +254,9 @@ class KafkaSource:
     def _drain(self, options: PollOptions) -> list[Any]:
         got: list[Any] = []
         self._join(got, options.batch)
-        deadline = self._clock() + options.timeout_ms / 1000
+        # The first fetch after a join needs round trips (committed offsets, then data) that are
+        # set-up rather than waiting: even timeout_ms 0 gets FIRST_FETCH_S to see what is ready.
+        deadline = self._clock() + max(options.timeout_ms / 1000, FIRST_FETCH_S)
         while not got and self._clock() < deadline:
             self._poll_into(got, options.batch, int((deadline - self._clock()) * 1000))
         cap = max(deadline, self._clock() + TRAILING_CAP_S)

@@ -62,6 +62,7 @@ def poll(broker: KafkaBroker, topic: str, group: str, creds: Path, **fields: Any
         pytest.param(150, 3, 100, 1000, [100, 50], 1 + SETUP_S, id="150 on 3 partitions"),
         pytest.param(5, 1, 100, 4000, [5], 1.5 + SETUP_S / 2, id="5 ready: well before 4 s"),
         pytest.param(0, 1, 100, 1500, [0], 1.5 + SETUP_S, id="empty: 0 after about timeout"),
+        pytest.param(5, 1, 100, 0, [5], SETUP_S, id="timeout_ms 0: what is ready"),
         pytest.param(1000, 1, 1000, 1000, [1000], 2 + SETUP_S, id="1000 ready, batch 1000"),
     ],
 )
