@@ -3,7 +3,7 @@
 Every operation model accepts every field the nats tool knows (so a field meant for another
 operation is a warning, not an error) and declares the fields its operation requires as
 required. Connection fields may come from here or from the ``auth`` credential; explicit fields
-here win (see docs/credentials.md).
+here win (README: "Decisions the spec left to us").
 """
 
 from __future__ import annotations
