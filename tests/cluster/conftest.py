@@ -65,6 +65,8 @@ def cluster() -> Iterator[Cluster]:
     # image when the project's sources changed, so tests never run stale runner code.
     up = _script("up", UP_TIMEOUT_S)
     if up.returncode != 0:
+        if not was_running:
+            _script("down", 300)  # leave nothing half-started behind
         tail = "\n".join(up.stderr.splitlines()[-25:])
         _fail_or_skip(f"e2e/local/up exited {up.returncode}:\n{tail}")
     kubeconfig = Path(_env_value("KUBECONFIG"))
