@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -338,18 +340,50 @@ class KafkaSource:
         await asyncio.to_thread(self._consumer.close, autocommit=False, timeout_ms=5_000)
 
 
+class _RefusedLogin(logging.Handler):
+    """Catches the broker's refusal of a SASL login or of authorization.
+
+    kafka-python retries a refused login until its bootstrap times out and then raises only the
+    timeout; the refusal itself travels only as the exception argument of its log records. We
+    keep that exception object (its type, not the text) to report ``auth`` instead of
+    ``connection``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.refusal: Exception | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from kafka import errors as k
+
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, k.SaslAuthenticationFailedError | k.AuthorizationError):
+                self.refusal = arg
+
+
+@contextmanager
+def _watch_logins() -> Iterator[_RefusedLogin]:
+    logger, watch = logging.getLogger("kafka"), _RefusedLogin()
+    level = logger.level
+    logger.addHandler(watch)
+    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
+    try:
+        yield watch
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+
+
 def _connect(config: dict[str, Any], topic: str, what: str) -> Any:
     """A consumer whose brokers answered and whose topic exists (closed again otherwise)."""
     from kafka import KafkaConsumer
 
-    try:
-        consumer = KafkaConsumer(**config)
-    except Exception as e:
-        error = translate(e, what)
-        if isinstance(error, OperationTimeout):  # bootstrap gave up: nothing answered
-            brokers = ",".join(config["bootstrap_servers"])
-            error = ConnectionFailed(f"{what}: no broker of {brokers} answered in time")
-        raise error from e
+    with _watch_logins() as watch:
+        try:
+            consumer = KafkaConsumer(**config)
+        except Exception as e:
+            raise _bootstrap_error(e, watch.refusal, config, what) from e
     try:
         found = consumer.partitions_for_topic(topic)
     except Exception as e:
@@ -359,6 +393,18 @@ def _connect(config: dict[str, Any], topic: str, what: str) -> Any:
         consumer.close(autocommit=False, timeout_ms=1000)
         raise NotFoundError(f"{what}: topic '{topic}' does not exist")
     return consumer
+
+
+def _bootstrap_error(
+    e: Exception, refusal: Exception | None, config: dict[str, Any], what: str
+) -> ToolpodError:
+    if refusal is not None:
+        return AuthError(f"{what}: the brokers refused the login ({type(refusal).__name__})")
+    error = translate(e, what)
+    if isinstance(error, OperationTimeout):  # bootstrap gave up: nothing answered
+        brokers = ",".join(config["bootstrap_servers"])
+        return ConnectionFailed(f"{what}: no broker of {brokers} answered in time")
+    return error
 
 
 async def open_source(tool: Any, credentials: Path, warn: Callable[[str], None]) -> KafkaSource:

@@ -5,6 +5,7 @@ Each test reads as one rule of SPEC §3 / §5; every test has its own topic and 
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -331,3 +332,31 @@ def test_concurrent_drains_of_one_group_never_share_a_record(
     assert len(set(both)) == total, "every record was returned and committed once"
     assert committed[0]
     assert committed[1], "both drains took part"
+
+
+# -- credentials ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("password", "code"), [("alice-secret", 0), ("not-her-password", 2)])
+def test_sasl_credentials_from_the_auth_alias(
+    kafka_broker: KafkaBroker, group: str, creds: Path, password: str, code: int
+) -> None:
+    topic = kafka_broker.create_topic()
+    kafka_broker.produce_n(topic, 2)
+    alias = {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "username": "alice",
+        "password": password,
+    }
+    (creds / "kafka_sasl").write_text(json.dumps(alias))
+    s = spec(kafka_broker, topic, group, auth="kafka_sasl", timeout_ms=2000)
+    s["tool"]["brokers"] = kafka_broker.sasl_bootstrap
+    out = cli.run(s, creds)
+    assert out.code == code, out.result
+    if code == 0:
+        assert out.data["count"] == 2
+    else:
+        assert out.result["error"]["kind"] == "auth"
+        assert password not in out.error
+        assert password not in out.stderr
