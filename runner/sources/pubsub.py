@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import math
 import os
 import time
@@ -235,18 +236,32 @@ class PubsubSource:
     # drain
 
     async def poll(self, options: PollOptions) -> list[Message]:
-        start = self._clock()
-        deadline = start + options.timeout_ms / 1000
+        deadline = self._clock() + options.timeout_ms / 1000
         got = await self._pull(options.batch, wait_s=options.timeout_ms / 1000)
-        cap = max(deadline, self._clock() + TRAILING_CAP_S)
-        while got and len(got) < options.batch and self._clock() < cap:
-            more = await self._pull(options.batch - len(got), wait_s=None)
-            if not more:
-                break
-            got += more
-        if len(got) > options.batch:  # never more than batch; the rest go back at once
-            await self.dispose([m.handle for m in got[options.batch :]], "nack")
+        try:
+            await self._pull_ready(
+                got, options.batch, max(deadline, self._clock() + TRAILING_CAP_S)
+            )
+        except ToolpodError:
+            await self._release(got)  # a failed drain hands back what it already holds
+            raise
+        await self._release(got[options.batch :])  # never more than batch
         return got[: options.batch]
+
+    async def _pull_ready(self, got: list[Message], batch: int, cap: float) -> None:
+        """Add what is ready right now until ``batch``, an empty pull, or ``cap``."""
+        while got and len(got) < batch and self._clock() < cap:
+            more = await self._pull(batch - len(got), wait_s=None)
+            if not more:
+                return
+            got += more
+
+    async def _release(self, messages: list[Message]) -> None:
+        if not messages:
+            return
+        # best effort: if this fails too, they come back when their ack deadline passes
+        with contextlib.suppress(ToolpodError):
+            await self.dispose([m.handle for m in messages], "nack")
 
     async def _pull(self, max_messages: int, wait_s: float | None) -> list[Message]:
         """A blocking pull bounded by ``wait_s``, or (None) one that returns at once."""
