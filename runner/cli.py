@@ -23,6 +23,8 @@ from runner.errors import ConfigurationError, ToolpodError
 from runner.result import ToolResult, now_rfc3339
 
 logger = logging.getLogger("toolpod.runner")
+#: sysexits' EX_SOFTWARE: not one of the result codes, so the Job counts it as a crash.
+EXIT_CRASH = 70
 
 EXIT_CODES_HELP = """
 \b
@@ -31,6 +33,7 @@ Exit codes:
   2  an error a retry cannot fix: configuration, auth, missing bucket/stream/consumer/object
   3  a transient error a retry may fix: connection refused, broker unavailable, timeout
   4  the result could not be written to its sink
+  70 the runner crashed (a bug: see the JSON log line on stderr)
 """
 
 
@@ -108,7 +111,16 @@ def run(
              "bucket": "orders", "key": "42"}' | toolpod-runner run --spec - --credentials ./creds
     """
     log.setup(log_level)
-    code = asyncio.run(_run(spec_path, credentials_dir(creds), sink, sink_auth, attempt))
+    try:
+        code = asyncio.run(_run(spec_path, credentials_dir(creds), sink, sink_auth, attempt))
+    except Exception as e:  # a bug, not an outcome: one JSON line, and the crash exit code
+        logger.error(
+            "runner crashed: %s: %s",
+            type(e).__name__,
+            e,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
+        code = EXIT_CRASH
     sys.exit(code)
 
 
