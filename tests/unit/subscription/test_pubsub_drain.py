@@ -62,7 +62,7 @@ class ScriptedSource(PubsubSource):
         ),
         pytest.param([100, 50, 0], 100, 100, [(100, 1.0)], 0, id="batch reached: no more pulls"),
         pytest.param(
-            [100, 100, 100],
+            [100, 100, 50],
             250,
             250,
             [(250, 1.0), (150, None), (50, None)],
