@@ -138,3 +138,36 @@ def test_numeric_execution_ids_are_kept_exact() -> None:
 def test_connection_field_aliases_are_accepted(alias: str) -> None:
     inv = parse_invocation(nats("kv_keys", bucket="b", **{alias: "nats://h:4222"}))
     assert inv.tool.url == "nats://h:4222"  # type: ignore[union-attr]
+
+
+WRONG_TYPE = {  # one field per operation given a value of the wrong type
+    "kv_get": ("key", ["k"]), "kv_put": ("bucket", 3), "kv_delete": ("key", {"a": 1}),
+    "kv_keys": ("pattern", 5), "kv_purge": ("bucket", None), "object_get": ("name", 1.5),
+    "object_put": ("description", 7), "object_delete": ("name", []), "object_list": ("bucket", True),
+    "object_info": ("name", {}), "js_publish": ("headers", "x"), "js_get_msg": ("seq", "first"),
+    "js_stream_info": ("stream", 9), "js_consume": ("timeout_ms", "soon"),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(REQUIRED))
+@pytest.mark.parametrize("mistake", ["wrong type", "unknown field"])
+def test_the_cli_exits_2_naming_the_field_before_connecting(operation: str, mistake: str, tmp_path: Any) -> None:
+    """No server runs here: validation must fail before any connection is tried."""
+    import json
+    import subprocess
+
+    from tests.fixtures.runner_cli import runner_command
+
+    fields = dict(REQUIRED[operation])
+    if mistake == "wrong type":
+        name, value = WRONG_TYPE[operation]
+        fields[name] = value
+    else:
+        name, fields["colour"] = "colour", "blue"
+    spec = {"tool": {"kind": "nats", "operation": operation, "url": "nats://127.0.0.1:1", **fields}}
+    proc = subprocess.run([*runner_command(), "run", "--spec", "-", "--credentials", str(tmp_path)],
+                          input=json.dumps(spec), capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["kind"] == "configuration"
+    assert f"tool.{name}" in error["message"]
