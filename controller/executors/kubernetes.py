@@ -1,0 +1,232 @@
+"""The ``kubernetes`` executor: each invocation a Job; outcomes from the shared watches.
+
+submit:  validate credentials (GET each Secret) ─▶ Job (suspended; 409 = attach) ─▶ satellites
+         owned by the Job's uid ─▶ resume.  Nothing is created when a credential is missing.
+outcome: tracker future ─▶ (read the result ConfigMap once if the cache lags) ─▶ delete the Job
+         (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
+cancel:  annotate the Job cancelled (every watcher, in any process, then reports it) ─▶ delete.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from controller import labels as L
+from controller.executors.base import InvocationNotFound, SubmitError
+from controller.k8s import ApiError, Kube, api_client
+from controller.outcome import NeedResultRead, Observed, Outcome, decide
+from controller.render import Rendered, job_name, owned_by, render
+from controller.settings import Settings, from_env
+from controller.tracker import Decision, Tracker
+from controller.watch import Handlers, Informer
+from runner.spec.invocation import Invocation
+
+SYNC_TIMEOUT_S = 30.0
+
+
+class KubernetesExecutor:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: Any = None,
+        kubeconfig: str | None = None,
+        workers: int = 32,
+    ) -> None:
+        self.settings = settings or from_env()
+        self._own_client = client is None
+        self._client = client if client is not None else api_client(kubeconfig)
+        self.kube = Kube(self._client)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="toolpod-finish")
+        self._lock = threading.Lock()
+        self._tracker: Tracker | None = None
+        self._mine: set[str] = set()
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    # -- the shared watches ------------------------------------------------------------------
+
+    def tracker(self) -> Tracker:
+        with self._lock:
+            if self._tracker is None:
+                self._tracker = Tracker(self._informer)
+                self._tracker.start()
+            tracker = self._tracker
+        if not tracker.wait_synced(SYNC_TIMEOUT_S):
+            raise ApiError(0, "Timeout", f"watches of namespace {self.namespace} did not sync")
+        return tracker
+
+    def _informer(self, api: str, kind: str, selector: str, handlers: Handlers) -> Informer:
+        ns = self.namespace
+        return Informer(
+            name=f"{ns}/{kind}",
+            list_fn=self.kube.list_fn(api, kind, ns, selector),
+            watch_fn=self.kube.watch_fn(api, kind, ns, selector),
+            handlers=handlers,
+        )
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit(self, invocation: Invocation) -> str:
+        rendered = render(invocation, self.settings)
+        self._check_credentials(rendered)
+        self.tracker()
+        job, created = self.kube.create_or_get(rendered.job)
+        self._mine.add(invocation.invocation_id)
+        if created or (job.get("spec") or {}).get("suspend"):
+            # Also on attach to a suspended Job: a controller that died mid-submit left it so.
+            self._finish_setup(rendered, str(job["metadata"]["uid"]))
+        return invocation.invocation_id
+
+    def _check_credentials(self, r: Rendered) -> None:
+        for alias, ref in sorted(r.credentials.items()):
+            secret = self.kube.get("v1", "Secret", r.namespace, ref.name)
+            if secret is None:
+                raise SubmitError(
+                    f"credential alias '{alias}': Secret {r.namespace}/{ref.name} does not "
+                    "exist; create it (key "
+                    f"'{ref.key}' holding the credential JSON) before submitting"
+                )
+            if ref.key not in (secret.get("data") or {}):
+                raise SubmitError(
+                    f"credential alias '{alias}': Secret {r.namespace}/{ref.name} has no key "
+                    f"'{ref.key}'"
+                )
+
+    def _finish_setup(self, r: Rendered, uid: str) -> None:
+        for manifest in r.satellites():
+            self._ensure_owned(owned_by(manifest, r.name, uid), uid)
+        self.kube.merge_patch("batch/v1", "Job", r.namespace, r.name, {"spec": {"suspend": False}})
+
+    def _ensure_owned(self, manifest: dict[str, Any], uid: str) -> None:
+        """Create; a leftover of an earlier Job with the same name (GC not done yet) is
+        replaced, since its owner is gone and GC would take it from under the new Job."""
+        meta = manifest["metadata"]
+        for _ in range(5):
+            obj, created = self.kube.create_or_get(manifest)
+            owners = {r.get("uid") for r in (obj["metadata"].get("ownerReferences") or [])}
+            if created or uid in owners:
+                return
+            api, kind = manifest["apiVersion"], manifest["kind"]
+            self.kube.delete(api, kind, meta["namespace"], meta["name"])
+        raise ApiError(409, "Conflict", f"{manifest['kind']} {meta['name']} keeps existing")
+
+    # -- outcome ---------------------------------------------------------------------------
+
+    def outcome(self, inv_id: str) -> Future[Outcome]:
+        tracker = self.tracker()
+        self._require(inv_id, tracker)
+        out: Future[Outcome] = Future()
+
+        def finish(decided: Future[Decision]) -> None:
+            self._pool.submit(self._finish, inv_id, decided.result(), out)
+
+        tracker.watch(inv_id).add_done_callback(finish)
+        return out
+
+    def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:
+        try:
+            outcome = self._resolve(inv_id, decision)
+            if not self.settings.keep:
+                self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
+            out.set_result(outcome)
+        except BaseException as e:
+            out.set_exception(e)
+
+    def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
+        if isinstance(decision, Outcome):
+            return decision
+        assert isinstance(decision, NeedResultRead)
+        obs = self.tracker().observed(inv_id) or Observed()
+        name = f"{job_name(inv_id)}-result"
+        obs.configmap = self.kube.get("v1", "ConfigMap", self.namespace, name) or {}
+        obs.configmap_fresh = True
+        final = decide(obs)
+        assert isinstance(final, Outcome)
+        return final
+
+    def _require(self, inv_id: str, tracker: Tracker) -> None:
+        if inv_id in self._mine:
+            return
+        obs = tracker.observed(inv_id)
+        if obs is not None and obs.job is not None:
+            return
+        if self.kube.get("batch/v1", "Job", self.namespace, job_name(inv_id)) is None:
+            raise InvocationNotFound(
+                f"no invocation '{inv_id}' in namespace {self.namespace} (finished invocations "
+                "are removed once their result was collected)"
+            )
+
+    def get(self, inv_id: str) -> Outcome | None:
+        tracker = self.tracker()
+        self._require(inv_id, tracker)
+        obs = tracker.observed(inv_id)
+        decision = decide(obs) if obs else None
+        return None if decision is None else self._resolve(inv_id, decision)
+
+    # -- cancel, list, logs ------------------------------------------------------------------
+
+    def cancel(self, inv_id: str) -> Outcome:
+        tracker = self.tracker()
+        name = job_name(inv_id)
+        patch = {"metadata": {"annotations": {L.CANCELLED: "true"}}}
+        try:
+            job = self.kube.merge_patch("batch/v1", "Job", self.namespace, name, patch)
+        except ApiError as e:
+            if e.status == 404:
+                raise InvocationNotFound(f"no invocation '{inv_id}' to cancel") from None
+            raise
+        tracker.cancel(inv_id)
+        self.kube.delete("batch/v1", "Job", self.namespace, name)
+        outcome = decide(Observed(job=job, cancelled=True))
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    def list(self) -> list[dict[str, Any]]:
+        tracker = self.tracker()
+        rows = []
+        for inv_id in tracker.ids():
+            obs = tracker.observed(inv_id)
+            if obs is None or obs.job is None:
+                continue
+            labels = obs.job["metadata"].get("labels") or {}
+            decision = decide(obs)
+            state = decision.status if isinstance(decision, Outcome) else (
+                "running" if decision is None else "finished"
+            )
+            rows.append(
+                {
+                    "id": inv_id,
+                    "tool": labels.get(L.TOOL, ""),
+                    "operation": labels.get(L.OPERATION, ""),
+                    "state": state,
+                    "created": obs.job["metadata"].get("creationTimestamp", ""),
+                }
+            )
+        return rows
+
+    def logs(self, inv_id: str) -> str:
+        tracker = self.tracker()
+        self._require(inv_id, tracker)
+        obs = tracker.observed(inv_id)
+        pods = sorted(
+            (obs.pods if obs else {}).values(),
+            key=lambda p: p["metadata"].get("creationTimestamp", ""),
+        )
+        if not pods:
+            return ""
+        return self.kube.logs(self.namespace, pods[-1]["metadata"]["name"], "runner")
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.stop()
+        self.kube.close()
+        self._pool.shutdown(wait=False)
+        if self._own_client:
+            self._client.close()

@@ -1,0 +1,327 @@
+"""The Job as data: ``render(invocation, settings)`` returns every object one invocation needs.
+
+    Job toolpod-<id>            created first, suspended; the only object the controller watches
+    ├── Secret   <name>-spec     the invocation (it may carry connection secrets)   ─┐
+    ├── ConfigMap <name>-result  empty; the runner writes result.json into it        │ owned by the
+    ├── ServiceAccount <name>-runner  ┐ configmap sink only: the runner may          │ Job: GC takes
+    ├── Role <name>-runner            │ get/update/patch its own result ConfigMap,   │ them with it
+    └── RoleBinding <name>-runner     ┘ nothing else                                ─┘
+
+The Job is created suspended so that its Pod is never created before the Secret and the
+ServiceAccount exist (no mount retries, no admission failures); the controller then adds the
+satellites with owner references to the Job's uid and resumes it. Credential Secrets are the
+operator's: they are only referenced (projected read-only at ``/etc/toolpod/credentials/<alias>``),
+never created or owned here. No I/O in this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic_core import to_jsonable_python
+
+from controller import labels as L
+from controller.settings import SecretRef, Settings
+from runner.spec.invocation import Invocation
+
+SPEC_DIR = "/etc/toolpod/spec"
+SPEC_KEY = "invocation.json"
+CREDENTIALS_DIR = "/etc/toolpod/credentials"
+RESULT_KEY = "result.json"
+CONTAINER = "runner"
+RUNNER_UID = 65532
+#: Runner exit codes that fail the Job at once. 2: a retry cannot fix it. 4: the result could
+#: not be written; retrying would re-run an operation whose side effect already happened
+#: (js_publish, kv_put, object_put) and a result that is too large stays too large.
+FAIL_JOB_EXIT_CODES = (2, 4)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    name: str
+    namespace: str
+    job: dict[str, Any]
+    spec_secret: dict[str, Any]
+    sink: str
+    result_configmap: dict[str, Any] | None = None
+    rbac: tuple[dict[str, Any], ...] = ()
+    credentials: dict[str, SecretRef] = field(default_factory=dict)
+
+    def satellites(self) -> list[dict[str, Any]]:
+        """What is created after the Job, owned by it, in creation order."""
+        extra = [self.result_configmap] if self.result_configmap else []
+        return [*self.rbac, self.spec_secret, *extra]
+
+
+def job_name(invocation_id: str) -> str:
+    return f"toolpod-{invocation_id}"
+
+
+def render(invocation: Invocation, settings: Settings) -> Rendered:
+    inv_id = invocation.invocation_id
+    name = job_name(inv_id)
+    aliases = credential_aliases(invocation)
+    creds = {a: settings.secret_for(a) for a in aliases}
+    sink_kind = invocation.result.sink if invocation.result else settings.result_sink
+    cm_name = f"{name}-result" if sink_kind == "configmap" else None
+    meta = metadata(invocation, settings.namespace)
+    spec_secret = _object("v1", "Secret", f"{name}-spec", meta, type="Opaque")
+    spec_secret["stringData"] = {SPEC_KEY: json.dumps(spec_document(invocation))}
+    sink, sink_auth = _sink(invocation, cm_name)
+    pod = _pod_spec(name, meta, settings, creds, sink, sink_auth, cm_name is not None)
+    job = _object("batch/v1", "Job", name, meta, spec=_job_spec(invocation, settings, pod, meta))
+    result_cm = rbac = None
+    if cm_name:
+        result_cm = _object("v1", "ConfigMap", cm_name, _with_component(meta, "result"))
+        result_cm["data"] = {}
+        rbac = _rbac(f"{name}-runner", cm_name, meta)
+    return Rendered(
+        name=name,
+        namespace=settings.namespace,
+        job=job,
+        spec_secret=spec_secret,
+        sink=sink,
+        result_configmap=result_cm,
+        rbac=rbac or (),
+        credentials=creds,
+    )
+
+
+def credential_aliases(invocation: Invocation) -> list[str]:
+    """Every alias the runner will read: the tool's ``auth`` and the result sink's."""
+    found = [invocation.tool.auth]
+    if invocation.result and invocation.result.sink == "nats_kv":
+        found.append(invocation.result.auth or invocation.tool.auth)
+    return sorted({a for a in found if a})
+
+
+def spec_document(invocation: Invocation) -> dict[str, Any]:
+    """The invocation as the runner will re-read it: the fields that were set, by their field
+    names, secrets revealed (they travel in a Secret), the id always present."""
+    raw = invocation.model_dump(mode="python", exclude_unset=True)
+    raw["id"] = invocation.invocation_id
+    return dict(to_jsonable_python(_reveal(raw)))
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def owned_by(manifest: dict[str, Any], job_name: str, job_uid: str) -> dict[str, Any]:
+    """A copy of ``manifest`` owned by the Job: garbage collection deletes it with the Job."""
+    ref = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": job_name,
+        "uid": job_uid,
+        "blockOwnerDeletion": False,
+        "controller": False,
+    }
+    meta = {**manifest["metadata"], "ownerReferences": [ref]}
+    return {**manifest, "metadata": meta}
+
+
+# -- pieces ----------------------------------------------------------------------------------
+
+
+def metadata(invocation: Invocation, namespace: str) -> dict[str, Any]:
+    tool = invocation.tool
+    labels = {
+        L.NAME: L.APP,
+        L.COMPONENT: "runner",
+        L.INVOCATION: invocation.invocation_id,
+        L.TOOL: tool.kind,
+        L.OPERATION: tool.operation,
+    }
+    if tool.kind == "subscription":
+        labels[L.SOURCE] = tool.source
+    annotations = {
+        L.EXECUTION_ID: invocation.execution_id or "",
+        L.STEP: invocation.step or "",
+    }
+    return {"namespace": namespace, "labels": labels, "annotations": annotations}
+
+
+def _with_component(meta: dict[str, Any], component: str) -> dict[str, Any]:
+    return {**meta, "labels": {**meta["labels"], L.COMPONENT: component}}
+
+
+def _object(api: str, kind: str, name: str, meta: dict[str, Any], **body: Any) -> dict[str, Any]:
+    metadata = {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": dict(meta["labels"]),
+        "annotations": dict(meta["annotations"]),
+    }
+    return {"apiVersion": api, "kind": kind, "metadata": metadata, **body}
+
+
+def _sink(invocation: Invocation, cm_name: str | None) -> tuple[str, str | None]:
+    if cm_name:
+        return f"configmap:{cm_name}", None
+    assert invocation.result is not None
+    return f"nats-kv:{invocation.result.bucket}", invocation.result.auth or invocation.tool.auth
+
+
+def _job_spec(
+    invocation: Invocation, settings: Settings, pod: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, Any]:
+    deadline = (
+        invocation.deadline_s + settings.deadline_grace_s
+        if invocation.deadline_s
+        else settings.default_deadline_s
+    )
+    return {
+        # Resumed by the controller once the spec Secret and RBAC exist (see module docstring).
+        "suspend": True,
+        "completions": 1,
+        "parallelism": 1,
+        "backoffLimit": settings.backoff_limit,
+        "activeDeadlineSeconds": deadline,
+        "ttlSecondsAfterFinished": max(1, settings.ttl_after_finished_s),
+        # Never two runners at once: a replacement starts only once the failed Pod is gone.
+        "podReplacementPolicy": "Failed",
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {
+                        "containerName": CONTAINER,
+                        "operator": "In",
+                        "values": list(FAIL_JOB_EXIT_CODES),
+                    },
+                },
+                # Evictions and preemptions are not the runner's fault: retry, don't count.
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]
+        },
+        "template": {
+            "metadata": {"labels": dict(meta["labels"]), "annotations": dict(meta["annotations"])},
+            "spec": pod,
+        },
+    }
+
+
+def _pod_spec(
+    name: str,
+    meta: dict[str, Any],
+    settings: Settings,
+    creds: dict[str, SecretRef],
+    sink: str,
+    sink_auth: str | None,
+    writes_configmap: bool,
+) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        # A token only where the runner must write its result ConfigMap.
+        "automountServiceAccountToken": writes_configmap,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "runAsGroup": RUNNER_UID,
+            "fsGroup": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(settings, creds, sink, sink_auth, writes_configmap)],
+        "volumes": _volumes(name, creds),
+    }
+    if writes_configmap:
+        pod["serviceAccountName"] = f"{name}-runner"
+    if settings.host_network:
+        pod["hostNetwork"] = True
+    return pod
+
+
+def _container(
+    settings: Settings,
+    creds: dict[str, SecretRef],
+    sink: str,
+    sink_auth: str | None,
+    writes_configmap: bool,
+) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "TOOLPOD_SPEC", "value": f"{SPEC_DIR}/{SPEC_KEY}"},
+        {"name": "TOOLPOD_CREDENTIALS", "value": CREDENTIALS_DIR},
+        {"name": "TOOLPOD_SINK", "value": sink},
+    ]
+    if sink_auth:
+        env.append({"name": "TOOLPOD_SINK_AUTH", "value": sink_auth})
+    if writes_configmap:
+        ns_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        env.append({"name": "TOOLPOD_NAMESPACE", "valueFrom": ns_ref})
+    env += [{"name": k, "value": v} for k, v in sorted(settings.extra_env.items())]
+    mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}]
+    if creds:
+        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    return {
+        "name": CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": list(settings.runner_command),
+        "env": env,
+        "resources": {"requests": dict(settings.requests), "limits": dict(settings.limits)},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # The runner writes its ToolResult there; a crash leaves the last log lines instead.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+
+
+def _volumes(name: str, creds: dict[str, SecretRef]) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "spec",
+            "secret": {
+                "secretName": f"{name}-spec",
+                "items": [{"key": SPEC_KEY, "path": SPEC_KEY}],
+                "defaultMode": 0o440,
+            },
+        }
+    ]
+    if creds:
+        sources = [
+            {"secret": {"name": ref.name, "items": [{"key": ref.key, "path": alias}]}}
+            for alias, ref in sorted(creds.items())
+        ]
+        projected = {"defaultMode": 0o440, "sources": sources}
+        volumes.append({"name": "credentials", "projected": projected})
+    volumes.append({"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})
+    return volumes
+
+
+def _rbac(sa: str, cm_name: str, meta: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    account = _object("v1", "ServiceAccount", sa, meta, automountServiceAccountToken=False)
+    rule = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [cm_name],
+        "verbs": ["get", "update", "patch"],
+    }
+    role = _object("rbac.authorization.k8s.io/v1", "Role", sa, meta, rules=[rule])
+    binding = _object(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        sa,
+        meta,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        subjects=[{"kind": "ServiceAccount", "name": sa, "namespace": meta["namespace"]}],
+    )
+    return (account, role, binding)

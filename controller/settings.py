@@ -1,0 +1,95 @@
+"""The controller's settings: everything ``render`` needs beyond the invocation itself.
+
+One frozen dataclass, built once (from the CLI's options, the environment or code) and passed
+to the pure rendering and outcome functions; nothing reads the environment behind its back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+ResultSink = Literal["configmap", "nats_kv"]
+
+#: The runner image built by e2e/local (and the chart's default tag).
+DEFAULT_IMAGE = "toolpod-runner:dev"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a credential alias lives: a key of a Secret in the invocation's namespace."""
+
+    name: str
+    key: str = "credential"
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str = "toolpod"
+    image: str = DEFAULT_IMAGE
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    #: Retries of exit code 3 (transient) and crashes; exit codes 2 and 4 fail the Job at once.
+    backoff_limit: int = 2
+    #: activeDeadlineSeconds when the invocation has no deadline_s.
+    default_deadline_s: int = 600
+    #: Added to the invocation's deadline_s for the Job's activeDeadlineSeconds, so the runner's
+    #: own deadline (which writes a `timeout` result) fires before the Job is killed.
+    deadline_grace_s: int = 30
+    #: ttlSecondsAfterFinished: the safety net when the controller is not there to delete.
+    ttl_after_finished_s: int = 300
+    requests: Mapping[str, str] = field(
+        default_factory=lambda: {"cpu": "50m", "memory": "64Mi"}
+    )
+    limits: Mapping[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "256Mi"})
+    #: Default result sink when the invocation names none.
+    result_sink: ResultSink = "configmap"
+    #: Credential alias -> Secret; aliases not listed use ``toolpod-cred-<alias>`` (lowercased,
+    #: other characters as '-') key ``credential``.
+    credential_secrets: Mapping[str, SecretRef] = field(default_factory=dict)
+    #: Local clusters only: Pods on the host network reach loopback brokers; production
+    #: namespaces enforce the `restricted` Pod Security level, which forbids it.
+    host_network: bool = False
+    #: Extra literal env for the runner container (never secrets), e.g. the loopback API
+    #: server address on the local cluster, where Service networking does not exist.
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: Keep Jobs (and their Pods, spec and result) after the outcome, for debugging.
+    keep: bool = False
+    #: The runner image's entrypoint.
+    runner_command: tuple[str, ...] = ("toolpod-runner", "run")
+
+    def secret_for(self, alias: str) -> SecretRef:
+        """Aliases may hold '_' and capitals, Secret names may not: ``nats_main`` is the
+        Secret ``toolpod-cred-nats-main`` unless ``credential_secrets`` says otherwise."""
+        if alias in self.credential_secrets:
+            return self.credential_secrets[alias]
+        name = re.sub(r"[^a-z0-9-]+", "-", alias.lower()).strip("-")
+        return SecretRef(f"toolpod-cred-{name}")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from ``TOOLPOD_*`` variables (what the chart and the CLI pass), then overrides."""
+    env = os.environ if env is None else env
+    s = Settings()
+    changes: dict[str, object] = {}
+    if env.get("TOOLPOD_NAMESPACE"):
+        changes["namespace"] = env["TOOLPOD_NAMESPACE"]
+    if env.get("TOOLPOD_IMAGE"):
+        changes["image"] = env["TOOLPOD_IMAGE"]
+    if env.get("TOOLPOD_IMAGE_PULL_POLICY"):
+        changes["image_pull_policy"] = env["TOOLPOD_IMAGE_PULL_POLICY"]
+    if env.get("TOOLPOD_HOST_NETWORK", "").lower() in ("1", "true", "yes"):
+        changes["host_network"] = True
+    if env.get("TOOLPOD_KEEP", "").lower() in ("1", "true", "yes"):
+        changes["keep"] = True
+    if env.get("TOOLPOD_RUNNER_ENV"):
+        # "NAME=value,NAME2=value2": non-secret env for the runner (local cluster's API address)
+        pairs = (p.split("=", 1) for p in env["TOOLPOD_RUNNER_ENV"].split(",") if "=" in p)
+        changes["extra_env"] = {k.strip(): v.strip() for k, v in pairs}
+    changes.update(overrides)
+    return s.with_(**changes)

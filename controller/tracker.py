@@ -1,0 +1,170 @@
+"""What the shared watches of one namespace know, per invocation, and who is waiting for it.
+
+Three informers (``controller.watch``), each one list-then-watch stream for *all* invocations
+of the namespace: runner Jobs, their Pods (image pull failures, exit codes, termination
+messages: the Job's status has none of them) and result ConfigMaps. Every event updates the
+invocation's ``Observed`` and re-runs the pure ``outcome.decide`` for it when someone waits.
+No per-invocation polling; nothing is lost across a controller restart because all of it is
+re-read from the cluster by the first list.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from controller import labels as L
+from controller.outcome import NeedResultRead, Observed, Outcome, decide
+from controller.watch import Handlers, Informer
+
+Obj = dict[str, Any]
+Decision = Outcome | NeedResultRead
+ListFactory = Callable[[str, str, str], Any]
+
+
+def _id(obj: Obj) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(L.INVOCATION)
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _uid(obj: Obj | None) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("uid")
+
+
+class Tracker:
+    def __init__(self, informer: Callable[[str, str, str, Handlers], Informer]) -> None:
+        """``informer(api_version, kind, selector, handlers)`` builds one watch loop."""
+        self._lock = threading.Lock()
+        self._obs: dict[str, Observed] = {}
+        self._waiters: dict[str, list[Future[Decision]]] = {}
+        self.informers = [
+            informer("batch/v1", "Job", L.RUNNERS, Handlers(self._replace_jobs, self._job)),
+            informer("v1", "Pod", L.RUNNERS, Handlers(self._replace_pods, self._pod)),
+            informer("v1", "ConfigMap", L.RESULTS, Handlers(self._replace_cms, self._cm)),
+        ]
+
+    def start(self) -> None:
+        for inf in self.informers:
+            inf.start()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return all(inf.synced.wait(timeout) for inf in self.informers)
+
+    def stop(self) -> None:
+        for inf in self.informers:
+            inf.stop.set()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def watch(self, inv_id: str) -> Future[Decision]:
+        """A future resolved with the first decision for ``inv_id`` (maybe at once)."""
+        fut: Future[Decision] = Future()
+        with self._lock:
+            self._waiters.setdefault(inv_id, []).append(fut)
+            self._evaluate(inv_id)
+        return fut
+
+    def observed(self, inv_id: str) -> Observed | None:
+        with self._lock:
+            obs = self._obs.get(inv_id)
+            if obs is None:
+                return None
+            return Observed(
+                obs.job, obs.job_deleted, dict(obs.pods), obs.configmap, obs.configmap_fresh,
+                obs.cancelled,
+            )
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return sorted(i for i, o in self._obs.items() if o.job and not o.job_deleted)
+
+    def cancel(self, inv_id: str) -> None:
+        with self._lock:
+            self._obs.setdefault(inv_id, Observed()).cancelled = True
+            self._evaluate(inv_id)
+
+    def forget(self, inv_id: str) -> None:
+        with self._lock:
+            self._waiters.pop(inv_id, None)
+
+    # -- events (watch threads) -----------------------------------------------------------
+
+    def _job(self, kind: str, job: Obj) -> None:
+        inv = _id(job)
+        if not inv:
+            return
+        with self._lock:
+            obs = self._obs.setdefault(inv, Observed())
+            if _uid(obs.job) != _uid(job):  # a new Job under the same id: start afresh
+                obs.job_deleted = obs.cancelled = False
+                obs.configmap_fresh = False
+            obs.job = job
+            obs.job_deleted = kind == "DELETED"
+            self._evaluate(inv)
+
+    def _pod(self, kind: str, pod: Obj) -> None:
+        inv = _id(pod)
+        if not inv:
+            return
+        with self._lock:
+            obs = self._obs.setdefault(inv, Observed())
+            if kind == "DELETED":
+                obs.pods.pop(_name(pod), None)
+            else:
+                obs.pods[_name(pod)] = pod
+            self._evaluate(inv)
+
+    def _cm(self, kind: str, cm: Obj) -> None:
+        inv = _id(cm)
+        if not inv:
+            return
+        with self._lock:
+            obs = self._obs.setdefault(inv, Observed())
+            obs.configmap = None if kind == "DELETED" else cm
+            self._evaluate(inv)
+
+    def _replace_jobs(self, jobs: list[Obj]) -> None:
+        seen = {i: j for j in jobs if (i := _id(j))}
+        with self._lock:
+            for inv, obs in self._obs.items():
+                if obs.job is not None and inv not in seen:
+                    obs.job_deleted = True  # vanished while we were not watching
+            for inv, job in seen.items():
+                obs = self._obs.setdefault(inv, Observed())
+                obs.job, obs.job_deleted = job, False
+            for inv in list(self._obs):
+                self._evaluate(inv)
+
+    def _replace_pods(self, pods: list[Obj]) -> None:
+        with self._lock:
+            for obs in self._obs.values():
+                obs.pods = {}
+            for pod in pods:
+                if inv := _id(pod):
+                    self._obs.setdefault(inv, Observed()).pods[_name(pod)] = pod
+
+    def _replace_cms(self, cms: list[Obj]) -> None:
+        with self._lock:
+            for obs in self._obs.values():
+                obs.configmap = None
+            for cm in cms:
+                if inv := _id(cm):
+                    self._obs.setdefault(inv, Observed()).configmap = cm
+
+    def _evaluate(self, inv: str) -> None:
+        """Resolve the waiters of ``inv`` if its outcome is known (lock held)."""
+        waiters = self._waiters.get(inv)
+        obs = self._obs.get(inv)
+        if not waiters or obs is None:
+            return
+        decision = decide(obs)
+        if decision is None:
+            return
+        for fut in self._waiters.pop(inv):
+            if not fut.done():
+                fut.set_result(decision)

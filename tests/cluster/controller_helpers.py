@@ -1,0 +1,114 @@
+"""Fixtures and helpers for the controller's cluster tests (tests/cluster/test_controller_*.py).
+
+`toolpod` gives a real controller (the `kubernetes` executor, through the Python API) on the
+test's namespace, configured as the local cluster needs it: runner Pods on the host network
+(the brokers listen on loopback) and the API server's loopback address in their env (no
+Service networking here). Nothing in these tests stands in for the API server or kubelet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from controller.api import Toolpod
+from controller.k8s import Kube, api_client
+from controller.settings import Settings
+
+from ._cluster import Cluster
+
+#: Kinds the controller creates; none may be left once a test's invocations are collected.
+KINDS = [
+    ("batch/v1", "Job"),
+    ("v1", "Pod"),
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+]
+
+
+def local_settings(cluster: Cluster, namespace: str, **changes: Any) -> Settings:
+    env = {e["name"]: e["value"] for e in cluster.in_cluster_env()}
+    base = Settings(
+        namespace=namespace,
+        image=cluster.runner_image,
+        image_pull_policy="Never",
+        host_network=True,
+        extra_env=env,
+        backoff_limit=1,
+    )
+    return base.with_(**changes)
+
+
+def make_toolpod(cluster: Cluster, namespace: str, **changes: Any) -> Toolpod:
+    settings = local_settings(cluster, namespace, **changes)
+    return Toolpod.kubernetes(settings, kubeconfig=str(cluster.kubeconfig))
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Iterator[Kube]:
+    client = api_client(str(cluster.kubeconfig))
+    try:
+        yield Kube(client)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def toolpod(cluster: Cluster, namespace: str) -> Iterator[Toolpod]:
+    tp = make_toolpod(cluster, namespace)
+    try:
+        yield tp
+    finally:
+        tp.close()
+
+
+def credential_secret(kube: Kube, namespace: str, alias: str, cred: dict[str, Any]) -> None:
+    """The operator's Secret for a credential alias, as the controller expects it by default."""
+    data = base64.b64encode(json.dumps(cred).encode()).decode()
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": Settings().secret_for(alias).name, "namespace": namespace},
+            "type": "Opaque",
+            "data": {"credential": data},
+        }
+    )
+
+
+def toolpod_objects(kube: Kube, namespace: str) -> list[str]:
+    """Every toolpod-labelled object in the namespace, as `Kind/name`."""
+    found = []
+    for api, kind in KINDS:
+        items, _ = kube.list(api, kind, namespace, "app.kubernetes.io/name=toolpod")
+        found += [f"{kind}/{i['metadata']['name']}" for i in items]
+    return found
+
+
+def wait_no_toolpod_objects(kube: Kube, namespace: str, timeout: float = 60) -> list[str]:
+    """Garbage collection is asynchronous: wait until nothing is left (or return what is)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = toolpod_objects(kube, namespace)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def nats_invocation(operation: str, inv_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "execution_id": "exec-1",
+        "step": "step-1",
+        "tool": {"kind": "nats", "operation": operation, "auth": "nats_main", **fields},
+    }
+    if inv_id:
+        doc["id"] = inv_id
+    return doc

@@ -1,0 +1,83 @@
+"""Every nats operation family end to end through the controller: a Job per invocation on the
+real local cluster, the result back through the runner's ConfigMap sink."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from controller.api import Toolpod
+from controller.k8s import Kube
+
+from .controller_helpers import (  # noqa: F401  (fixtures)
+    credential_secret,
+    kube,
+    nats_invocation,
+    toolpod,
+    wait_no_toolpod_objects,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def creds(kube: Kube, namespace: str, nats_server: Any) -> None:
+    credential_secret(kube, namespace, "nats_main", nats_server.credential())
+
+
+@pytest.mark.usefixtures("creds")
+def test_kv_put_then_get(toolpod: Toolpod, nats: Any, kube: Kube, namespace: str) -> None:
+    bucket = nats.kv_bucket()
+    put = toolpod.run_sync(nats_invocation("kv_put", bucket=bucket, key="k", value={"a": 1}), 120)
+    assert (put.status, put.exit_code) == ("success", 0), put
+    assert put.result["data"]["revision"] == 1
+    assert put.result["execution_id"] == "exec-1"
+    got = toolpod.run_sync(nats_invocation("kv_get", bucket=bucket, key="k"), 120)
+    assert got.exit_code == 0, got
+    assert got.result["data"]["value"] == {"a": 1}
+    assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_object_put_and_get(toolpod: Toolpod, nats: Any) -> None:
+    bucket = nats.object_bucket()
+    blob = base64.b64encode(b"\x00\x01binary").decode()
+    put = toolpod.run_sync(
+        nats_invocation("object_put", bucket=bucket, name="o", data=blob, encoding="base64"), 120
+    )
+    assert put.exit_code == 0, put
+    got = toolpod.run_sync(nats_invocation("object_get", bucket=bucket, name="o", encoding="base64"), 120)
+    assert got.exit_code == 0, got
+    assert got.result["data"]["data"] == blob
+
+
+@pytest.mark.usefixtures("creds")
+def test_js_publish_and_get_msg(toolpod: Toolpod, nats: Any) -> None:
+    stream, prefix = nats.stream()
+    pub = toolpod.run_sync(nats_invocation("js_publish", subject=f"{prefix}.a", data={"n": 1}), 120)
+    assert pub.exit_code == 0, pub
+    assert pub.result["data"]["seq"] == 1
+    got = toolpod.run_sync(nats_invocation("js_get_msg", stream=stream, seq=1), 120)
+    assert got.result["data"]["data"] == {"n": 1}, got
+
+
+@pytest.mark.usefixtures("creds")
+def test_js_consume_acks_after_the_result_is_written(toolpod: Toolpod, nats: Any) -> None:
+    stream, prefix = nats.stream()
+    consumer = nats.consumer(stream)
+    nats.publish(f"{prefix}.x", [b'{"i":1}', b'{"i":2}', b'{"i":3}'])
+    out = toolpod.run_sync(
+        nats_invocation("js_consume", stream=stream, consumer=consumer, batch=10, timeout_ms=500),
+        120,
+    )
+    assert out.exit_code == 0, out
+    data = out.result["data"]
+    assert [m["data"] for m in data["messages"]] == [{"i": 1}, {"i": 2}, {"i": 3}]
+    assert data["acked"] is True  # the final record, written after the ack
+    again = toolpod.run_sync(
+        nats_invocation("js_consume", stream=stream, consumer=consumer, batch=10, timeout_ms=200),
+        120,
+    )
+    assert again.result["data"]["count"] == 0, again
