@@ -280,32 +280,21 @@ async def _settle(run: Run, performed: Performed) -> ToolResult:
 
 
 async def _write_then_ack(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
-    try:
-        await run.sink.write(run.result(data=performed.data))
-    except ResultWriteError:
-        await _release(source, performed.pending)
-        raise
-    _test_pause()
+    await _write_or_release(run, run.result(data=performed.data), source, performed.pending)
     try:
         await source.dispose(performed.pending, "ack")
     except ToolpodError as e:
         run.warnings.append(f"ack failed ({e.message}); the messages will be redelivered")
         result = run.result(data=performed.data)
-        await run.sink.write(result)
-        return result
-    result = run.result(data={**performed.data, "acked": True})
+    else:
+        result = run.result(data={**performed.data, "acked": True})
     await run.sink.write(result)
     return result
 
 
 async def _ack_after_print(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
     result = run.result(data={**performed.data, "acked": True})
-    try:
-        await run.sink.write(result)
-    except ResultWriteError:
-        await _release(source, performed.pending)
-        raise
-    _test_pause()
+    await _write_or_release(run, result, source, performed.pending)
     try:
         await source.dispose(performed.pending, "ack")
     except ToolpodError as e:
@@ -318,6 +307,18 @@ async def _ack_after_print(run: Run, performed: Performed, source: SourceClient)
         )
         result.exit_code = EXIT_TRANSIENT
     return result
+
+
+async def _write_or_release(
+    run: Run, result: ToolResult, source: SourceClient, pending: list[str]
+) -> None:
+    """The write that must succeed before any ack; on failure the fetched messages go back."""
+    try:
+        await run.sink.write(result)
+    except ResultWriteError:
+        await _release(source, pending)
+        raise
+    _test_pause()
 
 
 async def _release(source: SourceClient, handles: list[str]) -> None:

@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+)
 
 #: NATS bucket names (KV and Object Store): letters, digits, dash and underscore.
 BucketName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=255)]
@@ -80,6 +88,21 @@ class ToolModel(StrictModel):
 
     def clamp(self) -> None:
         """Clamp values NoETL clamps silently, recording a warning for each (override)."""
+
+
+class NatsConnectionFields(ToolModel):
+    """Explicit NATS connection fields (and NoETL's names for them); they override ``auth``."""
+
+    url: NonEmpty | None = Field(default=None, validation_alias=AliasChoices("url", "nats_url"))
+    user: NonEmpty | None = Field(
+        default=None, validation_alias=AliasChoices("user", "username", "nats_user")
+    )
+    password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("password", "nats_password")
+    )
+    token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("token", "nats_token")
+    )
 
 
 class DrainFields(StrictModel):

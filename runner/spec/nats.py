@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from runner.codec import b64decode_strict, encode_value
 from runner.spec.ack import parse_ack_mode
@@ -18,11 +18,11 @@ from runner.spec.common import (
     BucketName,
     DrainFields,
     KvKey,
+    NatsConnectionFields,
     NonEmpty,
     Seq,
     StreamName,
     Subject,
-    ToolModel,
     clamp_drain,
 )
 
@@ -30,21 +30,11 @@ HeaderValue = str | list[str]
 Encoding = Literal["utf-8", "base64"]
 
 
-class NatsFields(ToolModel):
+class NatsFields(NatsConnectionFields):
     """Every field of the nats tool, all optional; operations narrow what they require."""
 
     kind: Literal["nats"]
     auth: NonEmpty | None = None
-    url: NonEmpty | None = Field(default=None, validation_alias=AliasChoices("url", "nats_url"))
-    user: NonEmpty | None = Field(
-        default=None, validation_alias=AliasChoices("user", "username", "nats_user")
-    )
-    password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("password", "nats_password")
-    )
-    token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("token", "nats_token")
-    )
     bucket: BucketName | None = None
     key: KvKey | None = None
     value: Any = None

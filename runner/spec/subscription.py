@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from runner.spec.ack import parse_ack_mode
-from runner.spec.common import NonEmpty, StreamName, ToolModel, clamp_drain
+from runner.spec.common import NatsConnectionFields, NonEmpty, StreamName, clamp_drain
 
 Operation = Literal["poll", "ack", "nack", "term"]
 PubsubPath = Annotated[str, Field(pattern=r"^projects/[^/\s]+/subscriptions/[^/\s]+$")]
 
 
-class SubscriptionFields(ToolModel):
+class SubscriptionFields(NatsConnectionFields):
     kind: Literal["subscription"]
     operation: Operation = "poll"
     auth: NonEmpty | None = None
@@ -30,16 +30,6 @@ class SubscriptionFields(ToolModel):
     # nats
     stream: StreamName | None = None
     consumer: StreamName | None = None
-    url: NonEmpty | None = Field(default=None, validation_alias=AliasChoices("url", "nats_url"))
-    user: NonEmpty | None = Field(
-        default=None, validation_alias=AliasChoices("user", "username", "nats_user")
-    )
-    password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("password", "nats_password")
-    )
-    token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("token", "nats_token")
-    )
     # pubsub
     subscription: PubsubPath | None = None
     endpoint: NonEmpty | None = None
