@@ -52,8 +52,8 @@ def make_toolpod(cluster: Cluster, namespace: str, **changes: Any) -> Toolpod:
     return Toolpod.kubernetes(settings, kubeconfig=str(cluster.kubeconfig))
 
 
-@pytest.fixture
-def kube(cluster: Cluster) -> Iterator[Kube]:
+@pytest.fixture(name="kube")
+def kube_fixture(cluster: Cluster) -> Iterator[Kube]:
     client = api_client(str(cluster.kubeconfig))
     try:
         yield Kube(client)
@@ -61,8 +61,8 @@ def kube(cluster: Cluster) -> Iterator[Kube]:
         client.close()
 
 
-@pytest.fixture
-def toolpod(cluster: Cluster, namespace: str) -> Iterator[Toolpod]:
+@pytest.fixture(name="toolpod")
+def toolpod_fixture(cluster: Cluster, namespace: str) -> Iterator[Toolpod]:
     tp = make_toolpod(cluster, namespace)
     try:
         yield tp

@@ -1,0 +1,178 @@
+"""``controller.outcome.decide`` over scripted API objects (the dicts the watches deliver)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.outcome import NEED_READ, Observed, Outcome, decide
+
+UID = "job-uid-1"
+RESULT_OK = {"status": "success", "data": {"value": 1}, "invocation_id": "i1"}
+RESULT_2 = {
+    "status": "error",
+    "error": {"kind": "execution", "message": "bucket 'x' not found", "retriable": False},
+    "invocation_id": "i1",
+}
+
+
+def job(*conditions: tuple[str, str], **annotations: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "toolpod-i1",
+            "uid": UID,
+            "labels": {"toolpod.dev/invocation": "i1", "toolpod.dev/tool": "nats", "toolpod.dev/operation": "kv_get"},
+            "annotations": {"toolpod.dev/execution-id": "e1", "toolpod.dev/step": "s", **annotations},
+        },
+        "spec": {"template": {"spec": {"containers": [{"resources": {"limits": {"memory": "32Mi"}}}]}}},
+        "status": {
+            "conditions": [
+                {"type": t, "status": "True", "reason": r, "message": f"{t} because {r}"}
+                for t, r in conditions
+            ]
+        },
+    }
+
+
+def pod(
+    name: str = "p1", *, terminated: dict[str, Any] | None = None, waiting: str | None = None,
+    created: str = "2026-01-01T00:00:00Z", owner: str = UID, **status: Any,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if terminated is not None:
+        state["terminated"] = terminated
+    if waiting:
+        state["waiting"] = {"reason": waiting, "message": "no such image"}
+    return {
+        "metadata": {"name": name, "creationTimestamp": created, "ownerReferences": [{"uid": owner}]},
+        "status": {"containerStatuses": [{"name": "runner", "image": "img:x", "state": state}], **status},
+    }
+
+
+def cm(result: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = {"result.json": json.dumps(result)} if result else {}
+    return {"metadata": {"name": "toolpod-i1-result", "ownerReferences": [{"uid": UID}]}, "data": data}
+
+
+def outcome(obs: Observed) -> Outcome:
+    d = decide(obs)
+    assert isinstance(d, Outcome), d
+    return d
+
+
+def test_running_job_has_no_outcome() -> None:
+    assert decide(Observed(job=job(), pods={"p1": pod()}, configmap=cm())) is None
+
+
+@pytest.mark.parametrize("condition", ["SuccessCriteriaMet", "Complete"])
+def test_success_from_the_earliest_condition_and_the_result_configmap(condition: str) -> None:
+    o = outcome(Observed(job=job((condition, "CompletionsReached")), configmap=cm(RESULT_OK)))
+    assert (o.status, o.exit_code, o.result["data"]) == ("success", 0, {"value": 1})
+
+
+def test_the_termination_message_is_the_final_record() -> None:
+    final = {**RESULT_OK, "data": {"acked": True}}
+    term = {"exitCode": 0, "message": json.dumps(final)}
+    o = outcome(Observed(job=job(("Complete", "x")), pods={"p1": pod(terminated=term)},
+                         configmap=cm({**RESULT_OK, "data": {"acked": False}})))
+    assert o.result["data"] == {"acked": True}
+
+
+def test_a_truncated_termination_message_defers_to_the_configmap() -> None:
+    term = {"exitCode": 0, "message": json.dumps({**RESULT_OK, "data": {"truncated": True}})}
+    o = outcome(Observed(job=job(("Complete", "x")), pods={"p1": pod(terminated=term)}, configmap=cm(RESULT_OK)))
+    assert o.result["data"] == {"value": 1}
+
+
+def test_finished_but_the_cached_configmap_is_empty_reads_it_once() -> None:
+    obs = Observed(job=job(("SuccessCriteriaMet", "x")), configmap=cm())
+    assert decide(obs) is NEED_READ
+    obs.configmap_fresh = True
+    o = outcome(obs)
+    assert (o.status, o.exit_code, o.reason) == ("error", 5, "NoResult")
+
+
+def test_runner_exit_2_keeps_its_code_and_result() -> None:
+    term = {"exitCode": 2, "message": json.dumps(RESULT_2)}
+    o = outcome(Observed(job=job(("FailureTarget", "PodFailurePolicy")), pods={"p1": pod(terminated=term)}, configmap=cm(RESULT_2)))
+    assert (o.status, o.exit_code) == ("error", 2)
+    assert "bucket 'x'" in o.result["error"]["message"]
+
+
+def test_exit_code_from_the_record_when_no_pod_is_left() -> None:
+    transient = {**RESULT_2, "error": {"kind": "connection", "message": "refused", "retriable": True}}
+    o = outcome(Observed(job=job(("Failed", "BackoffLimitExceeded")), configmap=cm(transient)))
+    assert o.exit_code == 3
+
+
+def test_deadline_exceeded_is_a_timeout_without_a_result() -> None:
+    o = outcome(Observed(job=job(("FailureTarget", "DeadlineExceeded")), configmap=cm()))
+    assert (o.status, o.exit_code, o.reason) == ("timeout", 5, "DeadlineExceeded")
+    assert o.result["error"]["kind"] == "timeout"
+    assert o.result["invocation_id"] == "i1"
+    assert o.result["execution_id"] == "e1"
+
+
+def test_oom_killed() -> None:
+    term = {"exitCode": 137, "reason": "OOMKilled"}
+    o = outcome(Observed(job=job(("Failed", "BackoffLimitExceeded")), pods={"p1": pod(terminated=term)}, configmap=cm(), configmap_fresh=True))
+    assert (o.status, o.exit_code, o.reason) == ("error", 5, "OOMKilled")
+    assert "32Mi" in o.result["error"]["message"]
+
+
+def test_crash_reports_exit_code_and_termination_message() -> None:
+    term = {"exitCode": 139, "reason": "Error", "message": "Traceback: boom"}
+    o = outcome(Observed(job=job(("Failed", "BackoffLimitExceeded")), pods={"p1": pod(terminated=term)}, configmap=cm(), configmap_fresh=True))
+    assert o.reason == "Crashed"
+    assert "139" in o.result["error"]["message"]
+    assert "boom" in o.result["error"]["message"]
+
+
+def test_eviction() -> None:
+    evicted = pod(reason="Evicted", message="node low on memory")
+    o = outcome(Observed(job=job(("Failed", "BackoffLimitExceeded")), pods={"p1": evicted}, configmap=cm(), configmap_fresh=True))
+    assert o.reason == "Evicted"
+
+
+@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"])
+def test_image_failures_fail_fast_while_the_job_is_still_active(reason: str) -> None:
+    o = outcome(Observed(job=job(), pods={"p1": pod(waiting=reason)}))
+    assert (o.status, o.exit_code, o.reason) == ("error", 5, "ImagePull")
+    assert reason in o.result["error"]["message"]
+
+
+def test_container_creating_is_not_a_failure() -> None:
+    assert decide(Observed(job=job(), pods={"p1": pod(waiting="ContainerCreating")})) is None
+
+
+def test_job_deleted_before_it_finished() -> None:
+    o = outcome(Observed(job=job(), job_deleted=True))
+    assert (o.status, o.exit_code, o.reason) == ("error", 5, "Deleted")
+
+
+def test_a_deleted_job_that_had_finished_still_gives_its_result() -> None:
+    o = outcome(Observed(job=job(("Complete", "x")), job_deleted=True, configmap=cm(RESULT_OK)))
+    assert o.status == "success"
+
+
+@pytest.mark.parametrize("obs", [
+    Observed(job=job(), cancelled=True),
+    Observed(job=job(**{"toolpod.dev/cancelled": "true"}), job_deleted=True),
+])
+def test_cancelled(obs: Observed) -> None:
+    o = outcome(obs)
+    assert (o.status, o.exit_code, o.reason) == ("cancelled", 5, "Cancelled")
+
+
+def test_pods_and_results_of_an_earlier_job_with_the_same_name_are_ignored() -> None:
+    old = pod("old", terminated={"exitCode": 2, "message": json.dumps(RESULT_2)}, owner="old-uid")
+    assert decide(Observed(job=job(), pods={"old": old})) is None
+
+
+def test_newest_pod_wins() -> None:
+    first = pod("a", terminated={"exitCode": 3, "message": json.dumps(RESULT_2)}, created="2026-01-01T00:00:00Z")
+    second = pod("b", terminated={"exitCode": 0, "message": json.dumps(RESULT_OK)}, created="2026-01-01T00:00:09Z")
+    o = outcome(Observed(job=job(("Complete", "x")), pods={"a": first, "b": second}))
+    assert (o.status, o.exit_code) == ("success", 0)
