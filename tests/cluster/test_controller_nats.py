@@ -11,8 +11,13 @@ import pytest
 from controller.api import Toolpod
 from controller.k8s import Kube
 
-from .controller_helpers import credential_secret, nats_invocation, wait_no_toolpod_objects
-from .controller_helpers import kube_fixture, toolpod_fixture  # noqa: F401  (fixtures)
+from .controller_helpers import (  # noqa: F401  (fixtures)
+    credential_secret,
+    kube_fixture,
+    nats_invocation,
+    toolpod_fixture,
+    wait_no_toolpod_objects,
+)
 
 pytestmark = pytest.mark.cluster
 
