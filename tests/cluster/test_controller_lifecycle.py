@@ -1,0 +1,132 @@
+"""Idempotency, many at once, restart recovery, keep and cleanup — on the local cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+
+from controller.api import Toolpod
+from controller.k8s import Kube
+
+from ._cluster import Cluster
+from .controller_helpers import (  # noqa: F401  (fixtures)
+    credential_secret,
+    kube_fixture,
+    local_settings,
+    make_toolpod,
+    nats_invocation,
+    toolpod_fixture,
+    toolpod_objects,
+    wait_no_toolpod_objects,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def creds(kube: Kube, namespace: str, nats_server: Any) -> None:
+    credential_secret(kube, namespace, "nats_main", nats_server.credential())
+
+
+async def _messages(js: Any, stream: str) -> int:
+    return int((await js.stream_info(stream)).state.messages)
+
+
+@pytest.mark.usefixtures("creds")
+def test_the_same_id_twice_is_one_job_and_one_result(
+    toolpod: Toolpod, nats: Any, kube: Kube, namespace: str
+) -> None:
+    stream, prefix = nats.stream()
+    doc = nats_invocation("js_publish", inv_id=f"once-{uuid.uuid4().hex[:8]}", subject=f"{prefix}.a", data="x")
+
+    async def twice() -> list[Any]:
+        return list(await asyncio.gather(toolpod.run(doc, 120), toolpod.run(doc, 120)))
+
+    first, second = asyncio.run(twice())
+    assert first.exit_code == second.exit_code == 0, (first, second)
+    assert first.result == second.result  # the same record, not two runs
+    assert nats.server.run(lambda js: _messages(js, stream)) == 1
+    assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_fifty_invocations_at_once(toolpod: Toolpod, nats: Any, kube: Kube, namespace: str) -> None:
+    bucket = nats.kv_bucket()
+
+    async def all_of_them() -> list[Any]:
+        docs = [nats_invocation("kv_put", bucket=bucket, key=f"k{i}", value={"i": i}) for i in range(50)]
+        return list(await asyncio.gather(*(toolpod.run(d, 600) for d in docs)))
+
+    outcomes = asyncio.run(all_of_them())
+    assert [o.exit_code for o in outcomes] == [0] * 50, [o for o in outcomes if o.exit_code]
+    assert sorted(o.result["data"]["key"] for o in outcomes) == sorted(f"k{i}" for i in range(50))
+
+    async def values(js: Any) -> dict[str, Any]:
+        kv = await js.key_value(bucket)
+        return {k: json.loads((await kv.get(k)).value) for k in await kv.keys()}
+
+    assert nats.server.run(values) == {f"k{i}": {"i": i} for i in range(50)}
+    assert wait_no_toolpod_objects(kube, namespace, timeout=120) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_new_controller_finds_an_invocation_of_the_old_one(
+    cluster: Cluster, nats: Any, namespace: str, kube: Kube
+) -> None:
+    bucket = nats.kv_bucket()
+    doc = nats_invocation("kv_put", bucket=bucket, key="k", value="v")
+    with make_toolpod(cluster, namespace) as first:
+        inv_id = first.submit_sync(doc).id
+    # the first controller is gone (its watches closed); state lives in the cluster
+    with make_toolpod(cluster, namespace) as second:
+        out = second.handle(inv_id).result_sync(120)
+    assert (out.status, out.exit_code, out.result["invocation_id"]) == ("success", 0, inv_id)
+    assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_cli_submit_then_wait_in_another_process(
+    cluster: Cluster, nats: Any, namespace: str, kube: Kube, tmp_path: Any
+) -> None:
+    bucket = nats.kv_bucket()
+    spec = tmp_path / "put.json"
+    spec.write_text(json.dumps(nats_invocation("kv_put", bucket=bucket, key="k", value=1)))
+    s = local_settings(cluster, namespace)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "TOOLPOD_NAMESPACE": namespace,
+        "TOOLPOD_IMAGE": s.image,
+        "TOOLPOD_HOST_NETWORK": "1",
+        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
+    }
+    toolpod = [sys.executable, "-m", "controller.cli"]
+    submitted = subprocess.run([*toolpod, "submit", str(spec)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert submitted.returncode == 0, submitted.stderr
+    inv_id = submitted.stdout.strip()
+    waited = subprocess.run([*toolpod, "wait", inv_id, "-o", "json"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert waited.returncode == 0, waited.stderr
+    assert json.loads(waited.stdout)["data"]["revision"] == 1
+    gone = subprocess.run([*toolpod, "get", inv_id], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert gone.returncode == 2, gone  # collected by wait: the Job is deleted
+    assert "no invocation" in gone.stderr
+    assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_keep_leaves_the_job_for_debugging(cluster: Cluster, namespace: str, kube: Kube) -> None:
+    with make_toolpod(cluster, namespace, keep=True) as tp:
+        out = tp.run_sync(nats_invocation("kv_get", bucket="no_such", key="k"), 120)
+        assert out.exit_code == 2
+        assert f"Job/toolpod-{out.result['invocation_id']}" in toolpod_objects(kube, namespace)
+        assert "no_such" in tp.executor.logs(out.result["invocation_id"])
+        kube.delete("batch/v1", "Job", namespace, f"toolpod-{out.result['invocation_id']}")
+    # garbage collection takes the Pod, spec Secret, result ConfigMap and RBAC with the Job
+    assert wait_no_toolpod_objects(kube, namespace) == []
