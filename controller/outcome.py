@@ -4,6 +4,7 @@
     Job FailureTarget/Failed: DeadlineExceeded ────────▶ status timeout, exit 5
     Job failed, no record: OOMKilled · evicted · crash ─▶ status error, exit 5, reason in error
     Pod waiting on ErrImagePull/ImagePullBackOff/... ──▶ status error, exit 5, at once
+    runner exited 0/2/4 with its whole record ─────────▶ that result, before the Job's condition
     Job gone before it finished ───────────────────────▶ status error (or cancelled), exit 5
 
 The *result record* is the runner's last word: the container's termination message when it
@@ -25,6 +26,8 @@ from controller import labels as L
 from runner.result import ToolResult
 
 EXIT_NO_RESULT = 5
+#: Runner exit codes after which the Job cannot start another Pod (see render's podFailurePolicy).
+FINAL_EXIT_CODES = (0, 2, 4)
 IMAGE_FAILURES = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
 )
@@ -86,7 +89,7 @@ def decide(obs: Observed) -> Outcome | NeedResultRead | None:
         if obs.job_deleted:
             msg = "the Job was deleted before it finished; no result was written"
             return synthetic(obs, "error", "job_failed", "Deleted", msg)
-        return _image_failure(obs)
+        return _final_exit(obs) or _image_failure(obs)
     succeeded, reason, message = done
     if reason == "DeadlineExceeded":
         msg = f"the Job exceeded its deadline (activeDeadlineSeconds): {message}".rstrip(": ")
@@ -103,6 +106,21 @@ def decide(obs: Observed) -> Outcome | NeedResultRead | None:
         status: Status = record.status
         return Outcome(status, code, record.model_dump(mode="json"), reason)
     return _failure_without_result(obs, succeeded, reason, message, term)
+
+
+def _final_exit(obs: Observed) -> Outcome | None:
+    """The earliest signal of all: the runner exited with a code the Job cannot retry (0: one
+    completion is all it needs; 2, 4: FailJob) and left its whole record. The Job's own
+    condition follows a status round trip later; exit 3 and crashes wait for it (a retry
+    may follow)."""
+    term = last_termination(obs.pods)
+    if not term or term.get("exitCode") not in FINAL_EXIT_CODES:
+        return None
+    record = _parse(term.get("message"))
+    if record is None or record.data == {"truncated": True}:
+        return None
+    reason = "Succeeded" if term["exitCode"] == 0 else "PodFailurePolicy"
+    return Outcome(record.status, int(term["exitCode"]), record.model_dump(mode="json"), reason)
 
 
 def _image_failure(obs: Observed) -> Outcome | None:

@@ -62,6 +62,18 @@ def outcome(obs: Observed) -> Outcome:
     return d
 
 
+@pytest.mark.parametrize(("code", "record"), [(0, RESULT_OK), (2, RESULT_2)])
+def test_a_final_exit_with_its_record_decides_before_the_job_condition(code: int, record: dict[str, Any]) -> None:
+    term = {"exitCode": code, "message": json.dumps(record)}
+    o = outcome(Observed(job=job(), pods={"p1": pod(terminated=term)}, configmap=cm()))
+    assert (o.status, o.exit_code) == (record["status"], code)
+
+
+def test_exit_3_waits_for_the_job_a_retry_may_follow() -> None:
+    term = {"exitCode": 3, "message": json.dumps(RESULT_2)}
+    assert decide(Observed(job=job(), pods={"p1": pod(terminated=term)}, configmap=cm())) is None
+
+
 def test_running_job_has_no_outcome() -> None:
     assert decide(Observed(job=job(), pods={"p1": pod()}, configmap=cm())) is None
 
