@@ -106,3 +106,72 @@ def test_node_restriction(cluster: Cluster) -> None:
         assert err.value.status == 403
     finally:
         api.close()
+
+
+IN_CLUSTER_PROBE = """
+import sys
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+config.load_incluster_config()  # KUBERNETES_SERVICE_HOST/PORT point at the loopback API server
+core = client.CoreV1Api()
+ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+core.create_namespaced_config_map(ns, {"metadata": {"name": "from-pod"}, "data": {"k": "v"}})
+try:
+    core.list_namespaced_secret(ns)
+except ApiException as e:
+    sys.exit(0 if e.status == 403 else 10)
+sys.exit(11)  # listing secrets must be forbidden
+"""
+
+
+def test_in_cluster_client_on_loopback(cluster: Cluster, namespace: str) -> None:
+    """A host-network Pod's own service-account token reaches the API server on loopback, with
+    TLS verified against the cluster CA, and RBAC limits it to what its Role grants."""
+    from kubernetes import client
+
+    from .jobs import runner_job, wait_job
+
+    core = client.CoreV1Api(cluster.api_client)
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "writer"}})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "configmap-writer"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "writer"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "configmap-writer",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "writer", "namespace": namespace}],
+        },
+    )
+    job = runner_job(
+        "probe",
+        cluster.runner_image,
+        "unused",
+        [],
+        cluster.in_cluster_env(),
+        command=["/opt/toolpod/bin/python", "-c", IN_CLUSTER_PROBE],
+    )
+    job["spec"]["backoffLimit"] = 0
+    pod_spec = job["spec"]["template"]["spec"]
+    pod_spec["serviceAccountName"] = "writer"
+    pod_spec["automountServiceAccountToken"] = True
+    pod_spec["volumes"] = []  # no spec or credentials: the token is the only credential
+    pod_spec["containers"][0]["volumeMounts"] = []
+    client.BatchV1Api(cluster.api_client).create_namespaced_job(namespace, job)
+
+    done = wait_job(client.BatchV1Api(cluster.api_client), namespace, "probe")
+    pods = core.list_namespaced_pod(namespace, label_selector="job-name=probe").items
+    logs = core.read_namespaced_pod_log(pods[0].metadata.name, namespace)
+    assert done.status.succeeded == 1, logs
+    assert core.read_namespaced_config_map("from-pod", namespace).data == {"k": "v"}
