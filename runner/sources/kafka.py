@@ -259,13 +259,23 @@ class KafkaSource:
         # The first fetch after a join needs round trips (committed offsets, then data) that are
         # set-up rather than waiting: even timeout_ms 0 gets FIRST_FETCH_S to see what is ready.
         deadline = self._clock() + max(options.timeout_ms / 1000, FIRST_FETCH_S)
-        while not got and self._clock() < deadline:
-            self._poll_into(got, options.batch, int((deadline - self._clock()) * 1000))
-        cap = max(deadline, self._clock() + TRAILING_CAP_S)
-        while got and len(got) < options.batch and self._clock() < cap and self._more_ready():
-            if not self._poll_into(got, options.batch, TRAILING_POLL_MS):
+        cap: float | None = None
+        while len(got) < options.batch:
+            if not got:  # wait for the first records (again, if a rebalance took them away)
+                if self._clock() >= deadline:
+                    break
+                self._poll_into(got, options.batch, int((deadline - self._clock()) * 1000))
+                continue
+            cap = cap or max(deadline, self._clock() + TRAILING_CAP_S)
+            if not self._take_more(got, options.batch, cap):
                 break
         return got[: options.batch]
+
+    def _take_more(self, got: list[Any], batch: int, cap: float) -> bool:
+        """One short poll while more is ready; False once the drain is complete."""
+        if self._clock() >= cap or not self._more_ready():
+            return False
+        return self._poll_into(got, batch, TRAILING_POLL_MS) > 0 or not got
 
     def _join(self, got: list[Any], batch: int) -> None:
         """Subscribe and poll until the group assigned this member (possibly nothing)."""
