@@ -41,7 +41,7 @@ class Tracker:
         """``informer(api_version, kind, selector, handlers)`` builds one watch loop."""
         self._lock = threading.Lock()
         self._obs: dict[str, Observed] = {}
-        self._waiters: dict[str, list[Future[Decision]]] = {}
+        self._waiters: dict[str, list[tuple[str | None, Future[Decision]]]] = {}
         self.informers = [
             informer("batch/v1", "Job", L.RUNNERS, Handlers(self._replace_jobs, self._job)),
             informer("v1", "Pod", L.RUNNERS, Handlers(self._replace_pods, self._pod)),
@@ -61,11 +61,13 @@ class Tracker:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def watch(self, inv_id: str) -> Future[Decision]:
-        """A future resolved with the first decision for ``inv_id`` (maybe at once)."""
+    def watch(self, inv_id: str, uid: str | None = None) -> Future[Decision]:
+        """A future resolved with the first decision for ``inv_id`` (maybe at once). With
+        ``uid`` only that Job counts: an earlier Job under the same id (deleted, still in
+        this process's memory) must not answer for the one just created."""
         fut: Future[Decision] = Future()
         with self._lock:
-            self._waiters.setdefault(inv_id, []).append(fut)
+            self._waiters.setdefault(inv_id, []).append((uid, fut))
             self._evaluate(inv_id)
         return fut
 
@@ -162,9 +164,14 @@ class Tracker:
         obs = self._obs.get(inv)
         if not waiters or obs is None:
             return
+        current = _uid(obs.job)
+        ready = [(u, f) for u, f in waiters if u is None or u == current or obs.cancelled]
+        if not ready:
+            return
         decision = decide(obs)
         if decision is None:
             return
-        for fut in self._waiters.pop(inv):
+        self._waiters[inv] = [w for w in waiters if w not in ready]
+        for _, fut in ready:
             if not fut.done():
                 fut.set_result(decision)

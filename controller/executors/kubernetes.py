@@ -44,7 +44,8 @@ class KubernetesExecutor:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="toolpod-finish")
         self._lock = threading.Lock()
         self._tracker: Tracker | None = None
-        self._mine: set[str] = set()
+        #: Invocations this process submitted -> the uid of their Job.
+        self._mine: dict[str, str] = {}
 
     @property
     def namespace(self) -> str:
@@ -78,7 +79,7 @@ class KubernetesExecutor:
         self._check_credentials(rendered)
         self.tracker()
         job, created = self.kube.create_or_get(rendered.job)
-        self._mine.add(invocation.invocation_id)
+        self._mine[invocation.invocation_id] = str(job["metadata"]["uid"])
         if created or (job.get("spec") or {}).get("suspend"):
             # Also on attach to a suspended Job: a controller that died mid-submit left it so.
             self._finish_setup(rendered, str(job["metadata"]["uid"]))
@@ -127,7 +128,7 @@ class KubernetesExecutor:
         def finish(decided: Future[Decision]) -> None:
             self._pool.submit(self._finish, inv_id, decided.result(), out)
 
-        tracker.watch(inv_id).add_done_callback(finish)
+        tracker.watch(inv_id, self._mine.get(inv_id)).add_done_callback(finish)
         return out
 
     def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:

@@ -1,0 +1,89 @@
+"""The tracker: watch events for many invocations resolve the right futures (scripted events
+delivered through the handlers the informers would call; no threads, no API server)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controller.outcome import NEED_READ, Outcome
+from controller.tracker import Tracker
+from controller.watch import Handlers, Informer
+
+
+def scripted() -> tuple[Tracker, dict[str, Handlers]]:
+    handlers: dict[str, Handlers] = {}
+
+    def informer(_api: str, kind: str, _selector: str, h: Handlers) -> Informer:
+        handlers[kind] = h
+        return Informer(kind, lambda: ([], "1"), lambda _rv: iter(()), h)
+
+    return Tracker(informer), handlers
+
+
+def job(inv: str, uid: str = "u1", *conditions: str) -> dict[str, Any]:
+    conds = [{"type": c, "status": "True", "reason": c} for c in conditions]
+    meta = {"name": f"toolpod-{inv}", "uid": uid, "labels": {"toolpod.dev/invocation": inv}}
+    return {"metadata": meta, "status": {"conditions": conds}}
+
+
+def cm(inv: str, result: dict[str, Any] | None, uid: str = "u1") -> dict[str, Any]:
+    meta = {"name": f"toolpod-{inv}-result", "labels": {"toolpod.dev/invocation": inv},
+            "ownerReferences": [{"uid": uid}]}
+    return {"metadata": meta, "data": {"result.json": json.dumps(result)} if result else {}}
+
+
+def test_each_invocation_resolves_on_its_own_events() -> None:
+    t, h = scripted()
+    a, b = t.watch("a"), t.watch("b")
+    h["Job"].event("ADDED", job("a"))
+    h["Job"].event("ADDED", job("b"))
+    h["ConfigMap"].event("ADDED", cm("a", None))
+    h["ConfigMap"].event("MODIFIED", cm("a", {"status": "success", "data": {"x": 1}}))
+    assert not a.done()
+    assert not b.done()
+    h["Job"].event("MODIFIED", job("a", "u1", "SuccessCriteriaMet"))
+    assert a.done()
+    assert not b.done()
+    outcome = a.result()
+    assert isinstance(outcome, Outcome)
+    assert outcome.result["data"] == {"x": 1}
+
+
+def test_a_waiter_registered_after_the_fact_resolves_at_once() -> None:
+    t, h = scripted()
+    h["Job"].replace([job("late", "u1", "FailureTarget")])
+    h["ConfigMap"].replace([cm("late", None)])
+    assert t.watch("late").result(0) is NEED_READ
+
+
+def test_a_job_missing_from_a_relist_counts_as_deleted() -> None:
+    t, h = scripted()
+    h["Job"].replace([job("gone")])
+    fut = t.watch("gone")
+    h["Job"].replace([])
+    outcome = fut.result(0)
+    assert isinstance(outcome, Outcome)
+    assert outcome.reason == "Deleted"
+
+
+def test_a_new_job_under_the_same_id_starts_afresh() -> None:
+    t, h = scripted()
+    h["Job"].event("ADDED", job("x", "old"))
+    h["Job"].event("DELETED", job("x", "old"))
+    fut = t.watch("x", uid="new")  # as the executor does for the Job it just created
+    assert not fut.done()
+    h["Job"].event("ADDED", job("x", "new"))
+    h["Job"].event("MODIFIED", job("x", "new", "FailureTarget"))
+    assert fut.result(0) is NEED_READ or fut.result(0).reason != "Deleted"
+
+
+def test_cancel_resolves_waiters() -> None:
+    t, h = scripted()
+    h["Job"].event("ADDED", job("c"))
+    fut = t.watch("c")
+    t.cancel("c")
+    outcome = fut.result(0)
+    assert isinstance(outcome, Outcome)
+    assert outcome.status == "cancelled"
+    assert t.ids() == ["c"]
