@@ -7,6 +7,7 @@ CLI (batch = size, ack on_success) and one through the native tool:
 
     kafka   kcat as a group member: ``kcat -b B -G GROUP TOPIC -c N -e`` (commits like the runner)
     pubsub  plain REST with curl: pull (maxMessages) until N arrived, then acknowledge them
+    nats    the nats CLI: ``nats consumer next STREAM CONSUMER --count N --ack``
 
 Each timing is a fresh process, as a Job's would be. Prints medians and the runner/native ratio.
 Brokers are started here (the test fixtures' own start functions) unless given:
@@ -203,9 +204,91 @@ def _pubsub_row(emu: Any, creds: Path, size: int, reps: int) -> Row:
 
 # -- table ------------------------------------------------------------------------------------
 
+
+# -- nats -------------------------------------------------------------------------------------
+
+
+def bench_nats(args: argparse.Namespace, sizes: list[int], reps: int) -> list[Row]:
+    from tests.fixtures.nats import start_nats
+
+    nats_cli = _nats_cli()
+    with ExitStack() as stack:
+        proc, server = start_nats(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        stack.callback(stop, proc)
+        creds = server.write_credentials(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        rows = []
+        for size in sizes:
+            runner, native = [], []
+            for _ in range(reps):
+                # Each rep: a fresh stream with the same `size` messages for two consumers.
+                stream = unique("B").replace("-", "_")
+                server.run(lambda js, s=stream, n=size: _ready_stream(js, s, n))
+                tool = {
+                    "kind": "subscription",
+                    "source": "nats",
+                    "auth": "nats_main",
+                    "stream": stream,
+                    "consumer": "runner",
+                    "batch": size,
+                    "timeout_ms": 5000,
+                }
+                runner.append(runner_drain(tool, creds, size))
+                if nats_cli:
+                    native.append(
+                        timed(
+                            [
+                                str(nats_cli),
+                                "-s",
+                                server.url,
+                                "--user",
+                                server.user or "",
+                                "--password",
+                                server.password or "",
+                                "consumer",
+                                "next",
+                                stream,
+                                "native",
+                                "--count",
+                                str(size),
+                                "--ack",
+                                "--raw",
+                            ]
+                        )
+                    )
+            label = "nats consumer next --count" if nats_cli else "(no nats CLI)"
+            rows.append(Row("nats", size, runner, native or [0.0], label))
+        return rows
+
+
+def _nats_cli() -> Path | None:
+    """The `nats` CLI that scripts/install-nats built (second path it prints), if it built."""
+    out = (
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "install-nats")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(":")
+    )
+    cli = Path(out[1]) / "nats" if len(out) > 1 else None
+    return cli if cli and cli.exists() else None
+
+
+async def _ready_stream(js: Any, stream: str, size: int) -> None:
+    await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+    for consumer in ("runner", "native"):
+        await js.add_consumer(stream, durable_name=consumer, ack_policy="explicit")
+    body = b"x" * PAYLOAD
+    for _ in range(size):
+        await js.publish(f"{stream.lower()}.m", body)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, list[int], int], list[Row]]] = {
     "kafka": bench_kafka,
     "pubsub": bench_pubsub,
+    "nats": bench_nats,
 }
 
 
