@@ -3,8 +3,10 @@
 # and the Node authorizer see the identities a real cluster uses.
 # shellcheck shell=bash
 
-# issue NAME CN [O] [SANS]: a key and certificate signed by the CA, valid for a year.
+# issue NAME CN [O] [SANS]: a key and certificate signed by the CA ($ISSUER, default `ca`), valid
+# for a year.
 issue() {
+  local ca="${ISSUER:-ca}"
   local name="$1" cn="$2" org="${3:-}" sans="${4:-}" subj="/CN=$2"
   [ -f "$PKI/$name.crt" ] && return 0
   [ -n "$org" ] && subj="/O=$org/CN=$cn"
@@ -20,7 +22,7 @@ issue() {
       echo "extendedKeyUsage=clientAuth"
     fi
   } >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 365 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
   rm -f "$PKI/$name.csr" "$PKI/$name.ext"
 }
@@ -49,15 +51,23 @@ YAML
   chmod 600 "$file"
 }
 
+# make_ca NAME CN: a self-signed CA.
+make_ca() {
+  [ -f "$PKI/$1.crt" ] && return 0
+  openssl genrsa -out "$PKI/$1.key" 2048 2>/dev/null
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$PKI/$1.crt" 2>/dev/null
+}
+
 make_pki() {
   mkdir -p "$PKI" && chmod 700 "$PKI"
-  if [ ! -f "$PKI/ca.crt" ]; then
-    log "creating the cluster's CA and certificates ($PKI)"
-    openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=toolpod-local-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out "$PKI/ca.crt" 2>/dev/null
-  fi
+  [ -f "$PKI/ca.crt" ] || log "creating the cluster's CA and certificates ($PKI)"
+  make_ca ca toolpod-local-ca
+  # The aggregation layer's own CA: the API server proxies to extension API servers with a
+  # client certificate from it, and components trust request headers only from that client.
+  make_ca front-proxy-ca toolpod-local-front-proxy-ca
+  ISSUER=front-proxy-ca issue front-proxy-client front-proxy-client
   # Service-account tokens are signed with this key; the API server verifies with the public half.
   [ -f "$PKI/sa.key" ] || {
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
