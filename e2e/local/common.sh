@@ -9,7 +9,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
 # a supported backend for it and its Go module builds with the installed toolchain.
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.5.21}"
-PAUSE_VERSION="${PAUSE_VERSION:-1}"     # bump when pause.c changes
+PAUSE_VERSION="${PAUSE_VERSION:-1}"     # bump when pause/main.go changes
 # The runner's base root filesystem (debootstrap); bump to force a rebuild.
 RUNNER_BASE_VERSION="${RUNNER_BASE_VERSION:-bookworm-1}"
 RUNNER_IMAGE="${RUNNER_IMAGE:-toolpod-runner:dev}"

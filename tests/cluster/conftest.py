@@ -2,7 +2,8 @@
 
 `cluster` (session): runs `e2e/local/up`, which is idempotent (a running cluster is reused, its
 runner image refreshed when the project changed), and yields a handle with the kubeconfig, an
-API client and the runner image name. A cluster this fixture started is stopped at the end of
+API client and the runner image name. When any selected test is marked `cluster`, `up` runs
+before the first test, outside every test's timeout (a cold start builds Kubernetes). A cluster this fixture started is stopped at the end of
 the session unless TOOLPOD_KEEP_CLUSTER=1. Under CI=true a cluster that cannot come up fails
 the tests loudly; elsewhere they are skipped with the reason.
 
@@ -19,6 +20,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -51,24 +53,56 @@ def _env_value(name: str) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    if os.geteuid() != 0:
-        _fail_or_skip("the local cluster needs root (kubelet, containerd)")
-    try:
-        from kubernetes import config
-    except ImportError:
-        _fail_or_skip("the `kubernetes` Python client is not installed")
+@dataclass
+class _Startup:
+    """What bringing the cluster up gave: an error to report, and whether it already ran."""
 
+    error: str | None = None
+    was_running: bool = False
+
+
+_startup: _Startup | None = None
+
+
+def _bring_up() -> _Startup:
+    """Run e2e/local/up once per session (idempotent; on a running cluster it only refreshes
+    the runner image when the project's sources changed, so tests never run stale code)."""
+    global _startup  # noqa: PLW0603 - one cluster start per session, shared by hook and fixture
+    if _startup is not None:
+        return _startup
+    if os.geteuid() != 0:
+        _startup = _Startup(error="the local cluster needs root (kubelet, containerd)")
+        return _startup
     was_running = _script("status", 60).returncode == 0
-    # up is idempotent and also runs on a running cluster: it rebuilds and re-imports the runner
-    # image when the project's sources changed, so tests never run stale runner code.
     up = _script("up", UP_TIMEOUT_S)
+    error = None
     if up.returncode != 0:
         if not was_running:
             _script("down", 300)  # leave nothing half-started behind
         tail = "\n".join(up.stderr.splitlines()[-25:])
-        _fail_or_skip(f"e2e/local/up exited {up.returncode}:\n{tail}")
+        error = f"e2e/local/up exited {up.returncode}:\n{tail}"
+    _startup = _Startup(error=error, was_running=was_running)
+    return _startup
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """Start the cluster before the first test when any selected test needs it: a cold start
+    builds Kubernetes (minutes), which must not count against a test's own timeout."""
+    if any(item.get_closest_marker("cluster") for item in session.items):
+        _bring_up()
+    return (yield)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    try:
+        from kubernetes import config
+    except ImportError:
+        _fail_or_skip("the `kubernetes` Python client is not installed")
+    startup = _bring_up()
+    if startup.error:
+        _fail_or_skip(startup.error)
     kubeconfig = Path(_env_value("KUBECONFIG"))
     api_port = int(_env_value("TOOLPOD_LOCAL_API_PORT"))
     node_name = _env_value("TOOLPOD_LOCAL_NODE")
@@ -85,7 +119,7 @@ def cluster() -> Iterator[Cluster]:
         )
     finally:
         api_client.close()
-        if not was_running and os.environ.get("TOOLPOD_KEEP_CLUSTER") != "1":
+        if not startup.was_running and os.environ.get("TOOLPOD_KEEP_CLUSTER") != "1":
             _script("down", 300)
 
 
