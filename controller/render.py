@@ -222,6 +222,7 @@ def _pod_spec(
 ) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": settings.termination_grace_s,
         # A token only where the runner must write its result ConfigMap.
         "automountServiceAccountToken": writes_configmap,
         "enableServiceLinks": False,

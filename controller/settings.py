@@ -55,6 +55,10 @@ class Settings:
     #: Extra literal env for the runner container (never secrets), e.g. the loopback API
     #: server address on the local cluster, where Service networking does not exist.
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: terminationGracePeriodSeconds: how long a cancelled or deleted runner gets after
+    #: SIGTERM. The runner is PID 1 in its container, where SIGTERM without a handler is
+    #: ignored, so this is how long a cancel takes to free the node.
+    termination_grace_s: int = 5
     #: Keep Jobs (and their Pods, spec and result) after the outcome, for debugging.
     keep: bool = False
     #: The runner image's entrypoint.

@@ -88,6 +88,7 @@ def test_a_drain_is_labelled_with_its_source() -> None:
         ("spec.backoffLimit", 2),
         ("spec.podReplacementPolicy", "Failed"),
         ("spec.template.spec.restartPolicy", "Never"),
+        ("spec.template.spec.terminationGracePeriodSeconds", 5),
         ("spec.activeDeadlineSeconds", 600),
         ("spec.ttlSecondsAfterFinished", 300),
         ("spec.podFailurePolicy.rules.0.action", "FailJob"),
