@@ -4,6 +4,7 @@ real local cluster, the result back through the runner's ConfigMap sink."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -81,3 +82,20 @@ def test_js_consume_acks_after_the_result_is_written(toolpod: Toolpod, nats: Any
         120,
     )
     assert again.result["data"]["count"] == 0, again
+
+
+@pytest.mark.usefixtures("creds")
+def test_result_to_a_nats_kv_bucket(toolpod: Toolpod, nats: Any, kube: Kube, namespace: str) -> None:
+    bucket, results = nats.kv_bucket(), nats.kv_bucket()
+    doc = {
+        **nats_invocation("kv_put", inv_id="to-kv", bucket=bucket, key="k", value="v"),
+        "result": {"sink": "nats_kv", "bucket": results},
+    }
+    out = toolpod.run_sync(doc, 120)
+    assert (out.status, out.exit_code) == ("success", 0), out
+
+    async def stored(js: Any) -> Any:
+        return json.loads((await (await js.key_value(results)).get("to-kv")).value)
+
+    assert nats.server.run(stored)["data"] == out.result["data"]
+    assert wait_no_toolpod_objects(kube, namespace) == []
