@@ -23,8 +23,14 @@ SETUP_S = 3.0
 
 
 def spec(stream: str, consumer: str, **fields: Any) -> dict[str, Any]:
-    tool = {"kind": "subscription", "source": "nats", "auth": "nats_main",
-            "stream": stream, "consumer": consumer, **fields}
+    tool = {
+        "kind": "subscription",
+        "source": "nats",
+        "auth": "nats_main",
+        "stream": stream,
+        "consumer": consumer,
+        **fields,
+    }
     return {"execution_id": "it-nats", "step": "drain", "tool": tool}
 
 
@@ -51,7 +57,9 @@ def consumer_state(nats: Nats, stream: str, consumer: str) -> tuple[int, int]:
     return info.num_pending, info.num_ack_pending
 
 
-def test_noetl_scenario_publish_5_poll_acks_them_poll_again_is_empty(nats: Nats, drain: tuple[str, str, str]) -> None:
+def test_noetl_scenario_publish_5_poll_acks_them_poll_again_is_empty(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
     publish_n(nats, drain[2], 5)
     first = poll(nats, drain, batch=50, timeout_ms=4000, ack="on_success")
     assert (first.data["count"], first.data["acked"]) == (5, True)
@@ -62,13 +70,22 @@ def test_noetl_scenario_publish_5_poll_acks_them_poll_again_is_empty(nats: Nats,
 @pytest.mark.parametrize(
     ("ready", "batch", "timeout_ms", "counts", "max_wall_s"),
     [
-        pytest.param(150, 100, 1000, [100, 50], 1 + SETUP_S, id="150 ready, batch 100: 100 then 50"),
+        pytest.param(
+            150, 100, 1000, [100, 50], 1 + SETUP_S, id="150 ready, batch 100: 100 then 50"
+        ),
         pytest.param(5, 100, 4000, [5], 1.5 + SETUP_S / 2, id="5 ready: all 5 well before 4 s"),
         pytest.param(1000, 1000, 1000, [1000], 2 + SETUP_S, id="1000 ready, batch 1000: 1000"),
     ],
 )
-def test_drain_rules(nats: Nats, drain: tuple[str, str, str], ready: int, batch: int,
-                     timeout_ms: int, counts: list[int], max_wall_s: float) -> None:
+def test_drain_rules(
+    nats: Nats,
+    drain: tuple[str, str, str],
+    ready: int,
+    batch: int,
+    timeout_ms: int,
+    counts: list[int],
+    max_wall_s: float,
+) -> None:
     publish_n(nats, drain[2], ready)
     seen: list[str] = []
     for expected in counts:
@@ -79,7 +96,9 @@ def test_drain_rules(nats: Nats, drain: tuple[str, str, str], ready: int, batch:
     assert len(set(seen)) == ready, "every message exactly once across the polls"
 
 
-def test_an_empty_source_returns_0_after_about_timeout_ms(nats: Nats, drain: tuple[str, str, str]) -> None:
+def test_an_empty_source_returns_0_after_about_timeout_ms(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
     out = poll(nats, drain, timeout_ms=1500)
     assert (out.data["count"], out.data["acked"]) == (0, False)
     assert 1.4 <= out.wall_s < 1.5 + SETUP_S
@@ -112,14 +131,24 @@ def test_nothing_that_was_not_returned_is_acked(nats: Nats, drain: tuple[str, st
 @pytest.mark.parametrize(
     ("ack", "acked", "ack_ids", "per_message_handle"),
     [
-        ("on_success", True, False, False), ("AUTO", True, False, False), (True, True, False, False),
-        ("manual", False, True, False), (False, False, True, False),
+        ("on_success", True, False, False),
+        ("AUTO", True, False, False),
+        (True, True, False, False),
+        ("manual", False, True, False),
+        (False, False, True, False),
         ("defer", False, True, True),
-        ("none", False, False, False), ("Peek", False, False, False),
+        ("none", False, False, False),
+        ("Peek", False, False, False),
     ],
 )
-def test_ack_modes(nats: Nats, drain: tuple[str, str, str], ack: Any, acked: bool,
-                   ack_ids: bool, per_message_handle: bool) -> None:
+def test_ack_modes(
+    nats: Nats,
+    drain: tuple[str, str, str],
+    ack: Any,
+    acked: bool,
+    ack_ids: bool,
+    per_message_handle: bool,
+) -> None:
     stream, consumer, prefix = drain
     publish_n(nats, prefix, 3)
     out = poll(nats, drain, ack=ack, timeout_ms=500)
@@ -131,13 +160,22 @@ def test_ack_modes(nats: Nats, drain: tuple[str, str, str], ack: Any, acked: boo
     assert consumer_state(nats, stream, consumer)[1] == (0 if acked else 3)
 
 
-def test_ack_nack_and_term_dispose_handles_from_an_earlier_poll(nats: Nats, drain: tuple[str, str, str]) -> None:
+def test_ack_nack_and_term_dispose_handles_from_an_earlier_poll(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
     publish_n(nats, drain[2], 3)
     handles = poll(nats, drain, ack="manual", timeout_ms=500).data["ack_ids"]
 
     acked = poll(nats, drain, operation="ack", ack_ids=handles[:1])
-    assert acked.data == {"status": "success", "source": "nats", "operation": "ack", "requested": 1,
-                          "disposed": 1, "errors": [], "metrics": acked.data["metrics"]}
+    assert acked.data == {
+        "status": "success",
+        "source": "nats",
+        "operation": "ack",
+        "requested": 1,
+        "disposed": 1,
+        "errors": [],
+        "metrics": acked.data["metrics"],
+    }
     poll(nats, drain, operation="term", ack_ids=handles[1:2])
     poll(nats, drain, operation="nack", ack_ids=handles[2:], nack_delay_ms=0)
 
@@ -146,13 +184,17 @@ def test_ack_nack_and_term_dispose_handles_from_an_earlier_poll(nats: Nats, drai
     assert again.data["messages"][0]["metadata"]["delivered"] == 2
 
 
-def test_a_handle_that_is_not_a_jetstream_ack_subject_is_reported_not_sent(nats: Nats, drain: tuple[str, str, str]) -> None:
+def test_a_handle_that_is_not_a_jetstream_ack_subject_is_reported_not_sent(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
     out = poll(nats, drain, operation="ack", ack_ids=["orders.created"])
     assert (out.data["status"], out.data["disposed"]) == ("partial", 0)
     assert "not a JetStream ack handle" in out.data["errors"][0]
 
 
-def test_headers_are_normalised_and_payloads_decoded(nats: Nats, drain: tuple[str, str, str]) -> None:
+def test_headers_are_normalised_and_payloads_decoded(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
     prefix = drain[2]
     nats.publish(f"{prefix}.a", [b'{"json": true}'], headers={"X-Kind": "order", "TRACE": "t1"})
     nats.publish(f"{prefix}.b", [b"plain text"])
@@ -181,7 +223,10 @@ def test_a_consumer_that_does_not_exist_exits_2(nats: Nats, drain: tuple[str, st
 
 
 def test_an_unreachable_server_exits_3_within_timeout_plus_a_bound(tmp_path: Path) -> None:
-    t = spec("S", "c", timeout_ms=1000)["tool"] | {"auth": None, "url": f"nats://127.0.0.1:{free_port()}"}
+    t = spec("S", "c", timeout_ms=1000)["tool"] | {
+        "auth": None,
+        "url": f"nats://127.0.0.1:{free_port()}",
+    }
     out = cli.run({"tool": {k: v for k, v in t.items() if v is not None}}, tmp_path)
     assert out.code == 3
     assert out.wall_s < 1 + 8
@@ -196,8 +241,12 @@ def test_a_runner_killed_after_writing_and_before_acking_loses_nothing(
     stream, consumer, prefix = drain
     publish_n(nats, prefix, 5)
     result = tmp_path / "result.json"
-    proc = cli.start(spec(stream, consumer, timeout_ms=1000), nats.creds, sink=f"file:{result}",
-                     env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "30"})
+    proc = cli.start(
+        spec(stream, consumer, timeout_ms=1000),
+        nats.creds,
+        sink=f"file:{result}",
+        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "30"},
+    )
     written = cli.wait_for_file(result)
     assert (written["data"]["count"], written["data"]["acked"]) == (5, False)
     proc.send_signal(signal.SIGKILL)
@@ -208,7 +257,9 @@ def test_a_runner_killed_after_writing_and_before_acking_loses_nothing(
     assert all(m["metadata"]["delivered"] == 2 for m in again.data["messages"])
 
 
-def test_the_final_result_records_that_the_ack_happened(nats: Nats, drain: tuple[str, str, str], tmp_path: Path) -> None:
+def test_the_final_result_records_that_the_ack_happened(
+    nats: Nats, drain: tuple[str, str, str], tmp_path: Path
+) -> None:
     publish_n(nats, drain[2], 2)
     result = tmp_path / "result.json"
     out = cli.run(spec(drain[0], drain[1], timeout_ms=500), nats.creds, sink=f"file:{result}")
@@ -223,7 +274,9 @@ def test_a_failed_result_write_leaves_the_messages_unacked_and_releases_them(
     publish_n(nats, prefix, 3)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the sink needs a directory")
-    out = cli.run(spec(stream, consumer, timeout_ms=500), nats.creds, sink=f"file:{blocker}/result.json")
+    out = cli.run(
+        spec(stream, consumer, timeout_ms=500), nats.creds, sink=f"file:{blocker}/result.json"
+    )
     assert out.code == 4
     t0 = time.monotonic()
     again = poll(nats, drain, batch=50, timeout_ms=1000)
