@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from controller import kv_results
 from controller import labels as L
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.k8s import ApiError, Kube, api_client
@@ -142,7 +143,7 @@ class KubernetesExecutor:
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
         if isinstance(decision, Outcome):
-            return decision
+            return self._full_kv_result(inv_id, decision)
         assert isinstance(decision, NeedResultRead)
         obs = self.tracker().observed(inv_id) or Observed()
         name = f"{job_name(inv_id)}-result"
@@ -151,6 +152,17 @@ class KubernetesExecutor:
         final = decide(obs)
         assert isinstance(final, Outcome)
         return final
+
+    def _full_kv_result(self, inv_id: str, outcome: Outcome) -> Outcome:
+        """A nats_kv result over the 4 KiB termination message: read it from its bucket."""
+        if (outcome.result.get("data") or {}) != {"truncated": True}:
+            return outcome
+        obs = self.tracker().observed(inv_id)
+        job = obs.job if obs else None
+        full = kv_results.read(self.kube, self.settings, job or {}, inv_id) if job else None
+        if full is None:
+            return outcome
+        return Outcome(outcome.status, outcome.exit_code, full, outcome.reason)
 
     def _require(self, inv_id: str, tracker: Tracker) -> None:
         if inv_id in self._mine:

@@ -99,3 +99,18 @@ def test_result_to_a_nats_kv_bucket(toolpod: Toolpod, nats: Any, kube: Kube, nam
 
     assert nats.server.run(stored)["data"] == out.result["data"]
     assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_large_result_in_a_nats_kv_bucket_comes_back_whole(toolpod: Toolpod, nats: Any) -> None:
+    bucket, results = nats.kv_bucket(), nats.kv_bucket()
+    big = "x" * 20_000  # far over the 4 KiB termination message
+    put = toolpod.run_sync(nats_invocation("kv_put", bucket=bucket, key="big", value=big), 120)
+    assert put.exit_code == 0, put
+    doc = {
+        **nats_invocation("kv_get", bucket=bucket, key="big"),
+        "result": {"sink": "nats_kv", "bucket": results},
+    }
+    out = toolpod.run_sync(doc, 120)
+    assert (out.status, out.exit_code) == ("success", 0), out
+    assert out.result["data"]["value"] == big
