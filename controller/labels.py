@@ -12,6 +12,8 @@ SOURCE = "toolpod.dev/source"
 #: Annotations: free text that label values could not hold.
 EXECUTION_ID = "toolpod.dev/execution-id"
 STEP = "toolpod.dev/step"
+#: Validation warnings (JSON list) the runner cannot repeat: it reads already-clamped values.
+WARNINGS = "toolpod.dev/warnings"
 #: Set on the Job just before cancel deletes it, so every watcher reports `cancelled`.
 CANCELLED = "toolpod.dev/cancelled"
 

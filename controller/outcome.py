@@ -104,7 +104,7 @@ def decide(obs: Observed) -> Outcome | NeedResultRead | None:
     if record is not None:
         code = int(term["exitCode"]) if term and "exitCode" in term else exit_code_of(record)
         status: Status = record.status
-        return Outcome(status, code, record.model_dump(mode="json"), reason)
+        return Outcome(status, code, _with_warnings(obs, record), reason)
     return _failure_without_result(obs, succeeded, reason, message, term)
 
 
@@ -120,7 +120,7 @@ def _final_exit(obs: Observed) -> Outcome | None:
     if record is None or record.data == {"truncated": True}:
         return None
     reason = "Succeeded" if term["exitCode"] == 0 else "PodFailurePolicy"
-    return Outcome(record.status, int(term["exitCode"]), record.model_dump(mode="json"), reason)
+    return Outcome(record.status, int(term["exitCode"]), _with_warnings(obs, record), reason)
 
 
 def _image_failure(obs: Observed) -> Outcome | None:
@@ -156,6 +156,19 @@ def _failure_without_result(
 
 
 # -- reading the objects -------------------------------------------------------------------
+
+
+def _with_warnings(obs: Observed, record: ToolResult) -> dict[str, Any]:
+    """The record, plus the validation warnings the controller saw (clamps) that the runner,
+    reading already-clamped values, could not repeat."""
+    out = record.model_dump(mode="json")
+    try:
+        seen = json.loads(_annotations(obs.job).get(L.WARNINGS) or "[]")
+    except ValueError:
+        seen = []
+    extra = [w for w in seen if isinstance(w, str) and w not in out["warnings"]]
+    out["warnings"] = [*extra, *out["warnings"]]
+    return out
 
 
 def _annotations(obj: dict[str, Any] | None) -> dict[str, str]:

@@ -148,6 +148,8 @@ def metadata(invocation: Invocation, namespace: str) -> dict[str, Any]:
         L.EXECUTION_ID: invocation.execution_id or "",
         L.STEP: invocation.step or "",
     }
+    if invocation.warnings:  # names of fields and clamps only, never values
+        annotations[L.WARNINGS] = json.dumps(invocation.warnings)
     return {"namespace": namespace, "labels": labels, "annotations": annotations}
 
 

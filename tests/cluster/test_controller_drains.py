@@ -54,10 +54,11 @@ def test_pubsub_drain(toolpod: Toolpod, pubsub_emulator: Any) -> None:
 def test_kafka_drain(toolpod: Toolpod, kafka_broker: Any) -> None:
     topic = kafka_broker.create_topic()
     kafka_broker.produce_n(topic, 4)
-    doc = drain("kafka", brokers=kafka_broker.bootstrap, topic=topic, group=f"g-{topic}", timeout_ms=3000)
+    doc = drain("kafka", brokers=kafka_broker.bootstrap, topic=topic, group=f"g-{topic}", timeout_ms=3000, batch=5000)
     out = toolpod.run_sync(doc, 120)
     assert out.exit_code == 0, out
     data = out.result["data"]
     assert [m["data"]["i"] for m in data["messages"]] == [0, 1, 2, 3]
     assert data["messages"][0]["id"] == f"{topic}:0:0"
     assert kafka_broker.committed(f"g-{topic}", topic) == {0: 4}
+    assert "batch 5000 clamped to 1000 (allowed 1..1000)" in out.result["warnings"]

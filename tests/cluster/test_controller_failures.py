@@ -159,6 +159,9 @@ def test_cancel(cluster: Cluster, kube: Kube, namespace: str, nats: Any) -> None
         waiter = threading.Thread(target=lambda: results.append(handle.result_sync(60)))
         waiter.start()
         _wait_running(kube, namespace, handle.id)
+        listed = {r["id"]: r for r in tp.executor.list()}
+        assert listed[handle.id]["state"] == "running"
+        assert listed[handle.id]["operation"] == "js_consume"
         cancelled = tp.cancel_sync(handle.id)
         waiter.join(60)
     assert (cancelled.status, cancelled.exit_code) == ("cancelled", 5)

@@ -74,6 +74,13 @@ def test_exit_3_waits_for_the_job_a_retry_may_follow() -> None:
     assert decide(Observed(job=job(), pods={"p1": pod(terminated=term)}, configmap=cm())) is None
 
 
+def test_the_controllers_validation_warnings_join_the_runners() -> None:
+    j = job(("Complete", "x"), **{"toolpod.dev/warnings": json.dumps(["batch clamped", "w2"])})
+    record = {**RESULT_OK, "warnings": ["w2"]}
+    o = outcome(Observed(job=j, configmap=cm(record)))
+    assert o.result["warnings"] == ["batch clamped", "w2"]
+
+
 def test_running_job_has_no_outcome() -> None:
     assert decide(Observed(job=job(), pods={"p1": pod()}, configmap=cm())) is None
 

@@ -262,3 +262,9 @@ def test_spec_document_keeps_clamped_values_and_the_id() -> None:
     doc = spec_document(parse_invocation(DRAIN))
     assert doc["id"] == "drain-1"
     assert doc["tool"]["batch"] == 1000
+
+
+def test_validation_warnings_travel_as_an_annotation() -> None:
+    notes = at(rendered(DRAIN).job, "metadata.annotations")
+    assert json.loads(notes["toolpod.dev/warnings"]) == ["batch 5000 clamped to 1000 (allowed 1..1000)"]
+    assert "toolpod.dev/warnings" not in at(rendered(KV_GET).job, "metadata.annotations")
