@@ -114,11 +114,11 @@ class Tracker:
         if not inv:
             return
         with self._lock:
-            obs = self._obs.setdefault(inv, Observed())
             if kind == "DELETED":
-                obs.pods.pop(_name(pod), None)
+                if inv in self._obs:
+                    self._obs[inv].pods.pop(_name(pod), None)
             else:
-                obs.pods[_name(pod)] = pod
+                self._obs.setdefault(inv, Observed()).pods[_name(pod)] = pod
             self._evaluate(inv)
 
     def _cm(self, kind: str, cm: Obj) -> None:
@@ -126,8 +126,11 @@ class Tracker:
         if not inv:
             return
         with self._lock:
-            obs = self._obs.setdefault(inv, Observed())
-            obs.configmap = None if kind == "DELETED" else cm
+            if kind == "DELETED":
+                if inv in self._obs:
+                    self._obs[inv].configmap = None
+            else:
+                self._obs.setdefault(inv, Observed()).configmap = cm
             self._evaluate(inv)
 
     def _replace_jobs(self, jobs: list[Obj]) -> None:
@@ -162,7 +165,10 @@ class Tracker:
         """Resolve the waiters of ``inv`` if its outcome is known (lock held)."""
         waiters = self._waiters.get(inv)
         obs = self._obs.get(inv)
-        if not waiters or obs is None:
+        if obs is None:
+            return
+        if not waiters:
+            self._prune(inv, obs)
             return
         current = _uid(obs.job)
         ready = [(u, f) for u, f in waiters if u is None or u == current or obs.cancelled]
@@ -172,6 +178,14 @@ class Tracker:
         if decision is None:
             return
         self._waiters[inv] = [w for w in waiters if w not in ready]
+        if not self._waiters[inv]:
+            del self._waiters[inv]
         for _, fut in ready:
             if not fut.done():
                 fut.set_result(decision)
+
+    def _prune(self, inv: str, obs: Observed) -> None:
+        """Forget an invocation whose Job and objects are all gone (a long-lived controller
+        must not grow with every invocation it ever saw)."""
+        if (obs.job is None or obs.job_deleted) and not obs.pods and obs.configmap is None:
+            del self._obs[inv]

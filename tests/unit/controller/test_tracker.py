@@ -87,3 +87,15 @@ def test_cancel_resolves_waiters() -> None:
     assert isinstance(outcome, Outcome)
     assert outcome.status == "cancelled"
     assert t.ids() == ["c"]
+
+
+def test_an_invocation_is_forgotten_once_its_objects_are_gone() -> None:
+    t, h = scripted()
+    pod = {"metadata": {"name": "p", "labels": {"toolpod.dev/invocation": "old"}}, "status": {}}
+    h["Job"].event("ADDED", job("old"))
+    h["Pod"].event("ADDED", pod)
+    h["Job"].event("DELETED", job("old"))
+    assert t.observed("old") is not None  # its Pod is still there
+    h["Pod"].event("DELETED", pod)
+    assert t.observed("old") is None
+    assert t.ids() == []
