@@ -24,15 +24,10 @@ from pydantic import SecretStr
 from pydantic_core import to_jsonable_python
 
 from controller import labels as L
+from controller.pod import CONTAINER, SPEC_KEY, pod_spec
 from controller.settings import SecretRef, Settings
 from runner.spec.invocation import Invocation
 
-SPEC_DIR = "/etc/toolpod/spec"
-SPEC_KEY = "invocation.json"
-CREDENTIALS_DIR = "/etc/toolpod/credentials"
-RESULT_KEY = "result.json"
-CONTAINER = "runner"
-RUNNER_UID = 65532
 #: Runner exit codes that fail the Job at once. 2: a retry cannot fix it. 4: the result could
 #: not be written; retrying would re-run an operation whose side effect already happened
 #: (js_publish, kv_put, object_put) and a result that is too large stays too large.
@@ -71,7 +66,7 @@ def render(invocation: Invocation, settings: Settings) -> Rendered:
     spec_secret = _object("v1", "Secret", f"{name}-spec", meta, type="Opaque")
     spec_secret["stringData"] = {SPEC_KEY: json.dumps(spec_document(invocation))}
     sink, sink_auth = _sink(invocation, cm_name)
-    pod = _pod_spec(name, meta, settings, creds, sink, sink_auth, cm_name is not None)
+    pod = pod_spec(name, settings, creds, sink, sink_auth, cm_name is not None)
     job = _object("batch/v1", "Job", name, meta, spec=_job_spec(invocation, settings, pod, meta))
     result_cm = rbac = None
     if cm_name:
@@ -211,103 +206,6 @@ def _job_spec(
             "spec": pod,
         },
     }
-
-
-def _pod_spec(
-    name: str,
-    meta: dict[str, Any],
-    settings: Settings,
-    creds: dict[str, SecretRef],
-    sink: str,
-    sink_auth: str | None,
-    writes_configmap: bool,
-) -> dict[str, Any]:
-    pod: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": settings.termination_grace_s,
-        # A token only where the runner must write its result ConfigMap.
-        "automountServiceAccountToken": writes_configmap,
-        "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_UID,
-            "runAsGroup": RUNNER_UID,
-            "fsGroup": RUNNER_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [_container(settings, creds, sink, sink_auth, writes_configmap)],
-        "volumes": _volumes(name, creds),
-    }
-    if writes_configmap:
-        pod["serviceAccountName"] = f"{name}-runner"
-    if settings.host_network:
-        pod["hostNetwork"] = True
-    return pod
-
-
-def _container(
-    settings: Settings,
-    creds: dict[str, SecretRef],
-    sink: str,
-    sink_auth: str | None,
-    writes_configmap: bool,
-) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [
-        {"name": "TOOLPOD_SPEC", "value": f"{SPEC_DIR}/{SPEC_KEY}"},
-        {"name": "TOOLPOD_CREDENTIALS", "value": CREDENTIALS_DIR},
-        {"name": "TOOLPOD_SINK", "value": sink},
-    ]
-    if sink_auth:
-        env.append({"name": "TOOLPOD_SINK_AUTH", "value": sink_auth})
-    if writes_configmap:
-        ns_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
-        env.append({"name": "TOOLPOD_NAMESPACE", "valueFrom": ns_ref})
-    env += [{"name": k, "value": v} for k, v in sorted(settings.extra_env.items())]
-    mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}]
-    if creds:
-        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
-    mounts.append({"name": "tmp", "mountPath": "/tmp"})
-    return {
-        "name": CONTAINER,
-        "image": settings.image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": list(settings.runner_command),
-        "env": env,
-        "resources": {"requests": dict(settings.requests), "limits": dict(settings.limits)},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_UID,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        # The runner writes its ToolResult there; a crash leaves the last log lines instead.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
-
-
-def _volumes(name: str, creds: dict[str, SecretRef]) -> list[dict[str, Any]]:
-    volumes: list[dict[str, Any]] = [
-        {
-            "name": "spec",
-            "secret": {
-                "secretName": f"{name}-spec",
-                "items": [{"key": SPEC_KEY, "path": SPEC_KEY}],
-                "defaultMode": 0o440,
-            },
-        }
-    ]
-    if creds:
-        sources = [
-            {"secret": {"name": ref.name, "items": [{"key": ref.key, "path": alias}]}}
-            for alias, ref in sorted(creds.items())
-        ]
-        projected = {"defaultMode": 0o440, "sources": sources}
-        volumes.append({"name": "credentials", "projected": projected})
-    volumes.append({"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})
-    return volumes
 
 
 def _rbac(sa: str, cm_name: str, meta: dict[str, Any]) -> tuple[dict[str, Any], ...]:
