@@ -130,3 +130,23 @@ def test_keep_leaves_the_job_for_debugging(cluster: Cluster, namespace: str, kub
         kube.delete("batch/v1", "Job", namespace, f"toolpod-{out.result['invocation_id']}")
     # garbage collection takes the Pod, spec Secret, result ConfigMap and RBAC with the Job
     assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_submit_cut_short_is_finished_by_the_next_one(
+    cluster: Cluster, nats: Any, namespace: str, kube: Kube
+) -> None:
+    """A controller that died between creating the (suspended) Job and resuming it: the same
+    invocation submitted again attaches, creates the missing satellites and resumes it."""
+    from controller.render import render
+    from runner.spec.invocation import parse_invocation
+
+    bucket = nats.kv_bucket()
+    doc = nats_invocation("kv_put", inv_id="cut-short", bucket=bucket, key="k", value="v")
+    rendered = render(parse_invocation(doc), local_settings(cluster, namespace))
+    kube.create(rendered.job)  # ...and nothing else: the first controller died here
+    with make_toolpod(cluster, namespace) as tp:
+        out = tp.run_sync(doc, 120)
+    assert (out.status, out.exit_code) == ("success", 0), out
+    assert out.result["data"]["revision"] == 1
+    assert wait_no_toolpod_objects(kube, namespace) == []
