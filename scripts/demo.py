@@ -1,9 +1,11 @@
-"""toolpod's demo: real invocations through the runner CLI against a NATS server it starts.
+"""toolpod's demo: real invocations through the controller against a NATS server it starts.
 
 Started by ``scripts/demo`` (which installs everything first). It starts nats-server with
 JetStream on a free loopback port, creates a KV bucket, an object bucket and a stream with a
-durable consumer, then runs one invocation per step through ``toolpod-runner run`` exactly as a
-Job would (spec on stdin, credentials directory, ToolResult on stdout) and prints what came back.
+durable consumer, then submits one invocation per step with ``toolpod run --executor local``:
+the controller's embedded executor, which runs the same runner a Job runs (same spec, same
+credentials directory, same result contract) as a subprocess instead of a Pod. With a cluster,
+``--executor kubernetes`` runs the same invocations as Jobs (README, "Run it on Kubernetes").
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def summary(data: dict[str, Any] | None, error: dict[str, Any] | None) -> str:
 
 def main() -> int:
     bin_dir = Path(sys.argv[1])
-    runner = str(Path(sys.executable).with_name("toolpod-runner"))
+    toolpod = str(Path(sys.executable).with_name("toolpod"))
     with tempfile.TemporaryDirectory(prefix="toolpod-demo-") as tmp:
         work = Path(tmp)
         proc, url = start_server(bin_dir, work)
@@ -114,7 +116,8 @@ def main() -> int:
             (creds / "nats_main").write_text(
                 json.dumps({"url": url, "user": USER, "password": PASSWORD})
             )
-            print(f"nats-server {url} (JetStream); credential alias nats_main in a temp dir\n")
+            print(f"nats-server {url} (JetStream); credential alias nats_main in a temp dir")
+            print("each step: toolpod run --executor local --credentials DIR -o json -\n")
             print(f"{'#':>2}  {'operation':<12} {'exit':>4}  {'ms':>4}  result")
             last: dict[str, Any] = {}
             for i, (op, fields) in enumerate(STEPS, 1):
@@ -124,15 +127,29 @@ def main() -> int:
                     "tool": {"kind": "nats", "operation": op, "auth": "nats_main", **fields},
                 }
                 out = subprocess.run(
-                    [runner, "run", "--spec", "-", "--credentials", str(creds)],
+                    [
+                        toolpod,
+                        "run",
+                        "--executor",
+                        "local",
+                        "--credentials",
+                        str(creds),
+                        "-o",
+                        "json",
+                        "-",
+                    ],
                     input=json.dumps(spec),
                     capture_output=True,
                     text=True,
-                    env={**os.environ, "TOOLPOD_LOG_LEVEL": "WARNING"},
                     check=False,
+                    env={**os.environ, "TOOLPOD_LOG_LEVEL": "WARNING"},
                 )
+                if not out.stdout.strip():  # rejected before anything ran: the error is on stderr
+                    print(f"{i:>2}  {op:<12} {out.returncode:>4}     -  {out.stderr.strip()}")
+                    continue
                 result = json.loads(out.stdout)
-                last = result if op == "js_consume" and not last else last
+                if op == "js_consume" and not last:
+                    last = result
                 status = result["data"]["status"] if result.get("data") else result["status"]
                 print(
                     f"{i:>2}  {op:<12} {out.returncode:>4}  {result['duration_ms']:>4}  "
