@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from runner.result import ToolResult, now_rfc3339
 logger = logging.getLogger("toolpod.runner")
 #: sysexits' EX_SOFTWARE: not one of the result codes, so the Job counts it as a crash.
 EXIT_CRASH = 70
+#: 128 + SIGTERM, what a shell reports for a terminated process.
+EXIT_TERMINATED = 143
 
 EXIT_CODES_HELP = """
 \b
@@ -113,6 +116,9 @@ def run(
     log.setup(log_level)
     try:
         code = asyncio.run(_run(spec_path, credentials_dir(creds), sink, sink_auth, attempt))
+    except asyncio.CancelledError:
+        logger.warning("terminated by SIGTERM before finishing; fetched messages were released")
+        code = EXIT_TERMINATED
     except Exception as e:  # a bug, not an outcome: one JSON line, and the crash exit code
         logger.error(
             "runner crashed: %s: %s",
@@ -129,6 +135,11 @@ async def _run(
 ) -> int:
     from runner.sinks import parse_sink
 
+    # In a container the runner is PID 1, which ignores SIGTERM unless it handles it: without
+    # this, cancel and eviction wait out the grace period and fetched messages wait for ack_wait.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         sink = parse_sink(sink_text, sink_auth=sink_auth, credentials=creds)
     except ToolpodError as e:

@@ -91,7 +91,12 @@ async def execute(run: Run) -> ToolResult:
     try:
         async with AsyncExitStack() as stack:
             performed = await _with_deadline(_perform(run, stack), inv.deadline_s)
-            return await _settle(run, performed)
+            try:
+                return await _settle(run, performed)
+            except asyncio.CancelledError:  # SIGTERM (cancel, eviction): hand the batch back now
+                if performed.source is not None:
+                    await _release(performed.source, performed.pending)
+                raise
     except ResultWriteError as e:
         return await _write_error(run, e)
     except ToolpodError as e:
@@ -318,7 +323,7 @@ async def _write_or_release(
     except ResultWriteError:
         await _release(source, pending)
         raise
-    _test_pause()
+    await _test_pause()
 
 
 async def _release(source: SourceClient, handles: list[str]) -> None:
@@ -336,8 +341,8 @@ async def _release(source: SourceClient, handles: list[str]) -> None:
         )
 
 
-def _test_pause() -> None:
+async def _test_pause() -> None:
     seconds = os.environ.get(PAUSE_BEFORE_ACK_ENV)
     if seconds:
         log.event(logger, "test pause before ack", seconds=seconds)
-        time.sleep(float(seconds))
+        await asyncio.sleep(float(seconds))

@@ -282,3 +282,27 @@ def test_a_failed_result_write_leaves_the_messages_unacked_and_releases_them(
     again = poll(nats, drain, batch=50, timeout_ms=1000)
     assert again.data["count"] == 3
     assert time.monotonic() - t0 < 1 + SETUP_S, "released at once (-NAK), not after ack_wait"
+
+
+def test_sigterm_between_write_and_ack_releases_the_batch_at_once(
+    nats: Nats, tmp_path: Path
+) -> None:
+    """Cancel and eviction send SIGTERM: the runner hands the batch back instead of leaving it
+    to the consumer's ack wait (30 s here), and exits 143."""
+    stream, prefix = nats.stream()
+    consumer = nats.consumer(stream, ack_wait=30)
+    publish_n(nats, prefix, 3)
+    result = tmp_path / "result.json"
+    proc = cli.start(
+        spec(stream, consumer, timeout_ms=1000),
+        nats.creds,
+        sink=f"file:{result}",
+        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "30"},
+    )
+    cli.wait_for_file(result)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 143
+    t0 = time.monotonic()
+    again = poll(nats, (stream, consumer, prefix), batch=50, timeout_ms=4000)
+    assert again.data["count"] == 3
+    assert time.monotonic() - t0 < 4 + SETUP_S
