@@ -27,6 +27,7 @@ from typing import NoReturn
 import pytest
 
 from ._cluster import Cluster
+from .controller_helpers import creds_fixture, kube_fixture, toolpod_fixture  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 E2E = REPO / "e2e" / "local"

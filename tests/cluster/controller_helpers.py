@@ -70,6 +70,12 @@ def toolpod_fixture(cluster: Cluster, namespace: str) -> Iterator[Toolpod]:
         tp.close()
 
 
+@pytest.fixture(name="creds")
+def creds_fixture(kube: Kube, namespace: str, nats_server: Any) -> None:
+    """The session NATS server's credential as Secret ``toolpod-cred-nats-main``."""
+    credential_secret(kube, namespace, "nats_main", nats_server.credential())
+
+
 def credential_secret(kube: Kube, namespace: str, alias: str, cred: dict[str, Any]) -> None:
     """The operator's Secret for a credential alias, as the controller expects it by default."""
     data = base64.b64encode(json.dumps(cred).encode()).decode()

@@ -19,7 +19,6 @@ from controller.k8s import Kube
 from ._cluster import Cluster
 from .controller_helpers import (  # noqa: F401  (fixtures)
     credential_secret,
-    kube_fixture,
     local_settings,
     toolpod_objects,
     wait_no_toolpod_objects,
@@ -29,7 +28,9 @@ pytestmark = pytest.mark.cluster
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def toolpod_run(cluster: Cluster, namespace: str, spec: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def toolpod_run(
+    cluster: Cluster, namespace: str, spec: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     s = local_settings(cluster, namespace)
     env = {
         **os.environ,
@@ -51,27 +52,37 @@ def example(name: str, tmp_path: Path, **tool: Any) -> Path:
     return out
 
 
-def test_kv_examples(cluster: Cluster, namespace: str, kube: Kube, nats: Any, tmp_path: Path) -> None:
+def test_kv_examples(
+    cluster: Cluster, namespace: str, kube: Kube, nats: Any, tmp_path: Path
+) -> None:
     credential_secret(kube, namespace, "nats_main", nats.server.credential())
     bucket = nats.kv_bucket()
     put = toolpod_run(cluster, namespace, example("kv-put.yaml", tmp_path, bucket=bucket))
     assert put.returncode == 0, put.stderr
-    got = toolpod_run(cluster, namespace, example("kv-get.yaml", tmp_path, bucket=bucket), "-o", "yaml")
+    got = toolpod_run(
+        cluster, namespace, example("kv-get.yaml", tmp_path, bucket=bucket), "-o", "yaml"
+    )
     assert got.returncode == 0, got.stderr
     assert yaml.safe_load(got.stdout)["data"]["value"] == {"id": 42, "state": "new"}
 
 
-def test_drain_nats_example(cluster: Cluster, namespace: str, kube: Kube, nats: Any, tmp_path: Path) -> None:
+def test_drain_nats_example(
+    cluster: Cluster, namespace: str, kube: Kube, nats: Any, tmp_path: Path
+) -> None:
     credential_secret(kube, namespace, "nats_main", nats.server.credential())
     stream, prefix = nats.stream()
     consumer = nats.consumer(stream)
     nats.publish(f"{prefix}.a", [b'{"n":1}', b'{"n":2}'])
-    out = toolpod_run(cluster, namespace, example("drain-nats.yaml", tmp_path, stream=stream, consumer=consumer))
+    out = toolpod_run(
+        cluster, namespace, example("drain-nats.yaml", tmp_path, stream=stream, consumer=consumer)
+    )
     assert out.returncode == 0, out.stderr
     assert [m["data"] for m in json.loads(out.stdout)["data"]["messages"]] == [{"n": 1}, {"n": 2}]
 
 
-def test_drain_pubsub_example(cluster: Cluster, namespace: str, pubsub_emulator: Any, tmp_path: Path) -> None:
+def test_drain_pubsub_example(
+    cluster: Cluster, namespace: str, pubsub_emulator: Any, tmp_path: Path
+) -> None:
     topic, sub = pubsub_emulator.topic_and_subscription()
     pubsub_emulator.publish_n(topic, 2)
     spec = example("drain-pubsub.yaml", tmp_path, subscription=sub, endpoint=pubsub_emulator.host)
@@ -80,10 +91,18 @@ def test_drain_pubsub_example(cluster: Cluster, namespace: str, pubsub_emulator:
     assert json.loads(out.stdout)["data"]["count"] == 2
 
 
-def test_drain_kafka_example(cluster: Cluster, namespace: str, kafka_broker: Any, tmp_path: Path) -> None:
+def test_drain_kafka_example(
+    cluster: Cluster, namespace: str, kafka_broker: Any, tmp_path: Path
+) -> None:
     topic = kafka_broker.create_topic()
     kafka_broker.produce_n(topic, 3)
-    spec = example("drain-kafka.yaml", tmp_path, brokers=kafka_broker.bootstrap, topic=topic, group=f"g-{topic}")
+    spec = example(
+        "drain-kafka.yaml",
+        tmp_path,
+        brokers=kafka_broker.bootstrap,
+        topic=topic,
+        group=f"g-{topic}",
+    )
     out = toolpod_run(cluster, namespace, spec)
     assert out.returncode == 0, out.stderr
     assert [m["data"]["i"] for m in json.loads(out.stdout)["data"]["messages"]] == [0, 1, 2]

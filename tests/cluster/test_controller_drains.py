@@ -10,10 +10,8 @@ import pytest
 from controller.api import Toolpod
 from controller.k8s import Kube
 
-from .controller_helpers import (  # noqa: F401  (fixtures)
+from .controller_helpers import (
     credential_secret,
-    kube_fixture,
-    toolpod_fixture,
     wait_no_toolpod_objects,
 )
 
@@ -36,7 +34,9 @@ def test_nats_drain(toolpod: Toolpod, kube: Kube, namespace: str, nats: Any) -> 
     assert [m["data"] for m in data["messages"]] == [{"order": 1}, {"order": 2}]
     assert data["messages"][0]["headers"] == {"x-kind": "order"}
     assert (data["source"], data["count"], data["acked"]) == ("nats", 2, True)
-    again = toolpod.run_sync(drain("nats", auth="nats_main", stream=stream, consumer=consumer, timeout_ms=200), 120)
+    again = toolpod.run_sync(
+        drain("nats", auth="nats_main", stream=stream, consumer=consumer, timeout_ms=200), 120
+    )
     assert again.result["data"]["count"] == 0  # acked: not redelivered
     assert wait_no_toolpod_objects(kube, namespace) == []
 
@@ -44,7 +44,9 @@ def test_nats_drain(toolpod: Toolpod, kube: Kube, namespace: str, nats: Any) -> 
 def test_pubsub_drain(toolpod: Toolpod, pubsub_emulator: Any) -> None:
     topic, subscription = pubsub_emulator.topic_and_subscription(ack_deadline_s=10)
     pubsub_emulator.publish_n(topic, 3)
-    out = toolpod.run_sync(drain("pubsub", subscription=subscription, endpoint=pubsub_emulator.host), 120)
+    out = toolpod.run_sync(
+        drain("pubsub", subscription=subscription, endpoint=pubsub_emulator.host), 120
+    )
     assert out.exit_code == 0, out
     data = out.result["data"]
     assert sorted(m["data"]["i"] for m in data["messages"]) == [0, 1, 2]
@@ -54,7 +56,14 @@ def test_pubsub_drain(toolpod: Toolpod, pubsub_emulator: Any) -> None:
 def test_kafka_drain(toolpod: Toolpod, kafka_broker: Any) -> None:
     topic = kafka_broker.create_topic()
     kafka_broker.produce_n(topic, 4)
-    doc = drain("kafka", brokers=kafka_broker.bootstrap, topic=topic, group=f"g-{topic}", timeout_ms=3000, batch=5000)
+    doc = drain(
+        "kafka",
+        brokers=kafka_broker.bootstrap,
+        topic=topic,
+        group=f"g-{topic}",
+        timeout_ms=3000,
+        batch=5000,
+    )
     out = toolpod.run_sync(doc, 120)
     assert out.exit_code == 0, out
     data = out.result["data"]

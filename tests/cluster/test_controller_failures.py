@@ -15,22 +15,15 @@ from controller.k8s import Kube
 from runner.errors import ConfigurationError
 
 from ._cluster import Cluster
-from .controller_helpers import (  # noqa: F401  (fixtures)
+from .controller_helpers import (
     credential_secret,
-    kube_fixture,
     make_toolpod,
     nats_invocation,
-    toolpod_fixture,
     toolpod_objects,
     wait_no_toolpod_objects,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def creds(kube: Kube, namespace: str, nats_server: Any) -> None:
-    credential_secret(kube, namespace, "nats_main", nats_server.credential())
 
 
 def test_bad_input_creates_nothing(toolpod: Toolpod, kube: Kube, namespace: str) -> None:
@@ -51,7 +44,14 @@ def test_missing_credential_secret_is_a_clear_error_before_any_job(
 def test_missing_image_fails_fast(cluster: Cluster, namespace: str) -> None:
     with make_toolpod(cluster, namespace, image="toolpod-runner:does-not-exist") as tp:
         t0 = time.monotonic()
-        out = tp.run_sync(nats_invocation("kv_get", bucket="b", key="k", ), 120)
+        out = tp.run_sync(
+            nats_invocation(
+                "kv_get",
+                bucket="b",
+                key="k",
+            ),
+            120,
+        )
     assert (out.status, out.exit_code, out.reason) == ("error", 5, "ImagePull"), out
     assert "ErrImageNeverPull" in out.result["error"]["message"]
     assert time.monotonic() - t0 < 30  # not the deadline (600 s)
@@ -93,7 +93,9 @@ async def _put_object(js: Any, bucket: str, data: bytes) -> None:
 
 
 @pytest.mark.usefixtures("creds")
-def test_runner_exit_2_fails_at_once_with_its_result(toolpod: Toolpod, kube: Kube, namespace: str) -> None:
+def test_runner_exit_2_fails_at_once_with_its_result(
+    toolpod: Toolpod, kube: Kube, namespace: str
+) -> None:
     out = toolpod.run_sync(nats_invocation("kv_get", bucket="no_such_bucket", key="k"), 120)
     assert (out.status, out.exit_code) == ("error", 2), out
     assert "no_such_bucket" in out.result["error"]["message"]
@@ -101,7 +103,9 @@ def test_runner_exit_2_fails_at_once_with_its_result(toolpod: Toolpod, kube: Kub
     assert wait_no_toolpod_objects(kube, namespace) == []
 
 
-def test_runner_exit_3_on_a_refused_connection(cluster: Cluster, kube: Kube, namespace: str) -> None:
+def test_runner_exit_3_on_a_refused_connection(
+    cluster: Cluster, kube: Kube, namespace: str
+) -> None:
     from tests.fixtures._process import free_port
 
     credential_secret(kube, namespace, "nats_main", {"url": f"nats://127.0.0.1:{free_port()}"})
@@ -118,10 +122,12 @@ def _paused_consume(cluster: Cluster, namespace: str, nats: Any) -> tuple[Toolpo
     consumer = nats.consumer(stream, ack_wait=5)
     nats.publish(f"{prefix}.x", [b'{"i":1}'])
     tp = make_toolpod(
-        cluster, namespace, extra_env={
+        cluster,
+        namespace,
+        extra_env={
             **{e["name"]: e["value"] for e in cluster.in_cluster_env()},
             "TOOLPOD_TEST_PAUSE_BEFORE_ACK": "60",
-        }
+        },
     )
     doc = nats_invocation("js_consume", stream=stream, consumer=consumer, batch=5, timeout_ms=200)
     return tp, {**doc, "id": f"paused-{int(time.time() * 1000) % 10**8}"}

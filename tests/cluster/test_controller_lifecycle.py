@@ -18,21 +18,14 @@ from controller.k8s import Kube
 from ._cluster import Cluster
 from .controller_helpers import (  # noqa: F401  (fixtures)
     credential_secret,
-    kube_fixture,
     local_settings,
     make_toolpod,
     nats_invocation,
-    toolpod_fixture,
     toolpod_objects,
     wait_no_toolpod_objects,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def creds(kube: Kube, namespace: str, nats_server: Any) -> None:
-    credential_secret(kube, namespace, "nats_main", nats_server.credential())
 
 
 async def _messages(js: Any, stream: str) -> int:
@@ -44,7 +37,9 @@ def test_the_same_id_twice_is_one_job_and_one_result(
     toolpod: Toolpod, nats: Any, kube: Kube, namespace: str
 ) -> None:
     stream, prefix = nats.stream()
-    doc = nats_invocation("js_publish", inv_id=f"once-{uuid.uuid4().hex[:8]}", subject=f"{prefix}.a", data="x")
+    doc = nats_invocation(
+        "js_publish", inv_id=f"once-{uuid.uuid4().hex[:8]}", subject=f"{prefix}.a", data="x"
+    )
 
     async def twice() -> list[Any]:
         return list(await asyncio.gather(toolpod.run(doc, 120), toolpod.run(doc, 120)))
@@ -61,7 +56,9 @@ def test_fifty_invocations_at_once(toolpod: Toolpod, nats: Any, kube: Kube, name
     bucket = nats.kv_bucket()
 
     async def all_of_them() -> list[Any]:
-        docs = [nats_invocation("kv_put", bucket=bucket, key=f"k{i}", value={"i": i}) for i in range(50)]
+        docs = [
+            nats_invocation("kv_put", bucket=bucket, key=f"k{i}", value={"i": i}) for i in range(50)
+        ]
         return list(await asyncio.gather(*(toolpod.run(d, 600) for d in docs)))
 
     outcomes = asyncio.run(all_of_them())
@@ -108,13 +105,29 @@ def test_cli_submit_then_wait_in_another_process(
         "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
     }
     toolpod = [sys.executable, "-m", "controller.cli"]
-    submitted = subprocess.run([*toolpod, "submit", str(spec)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    submitted = subprocess.run(
+        [*toolpod, "submit", str(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert submitted.returncode == 0, submitted.stderr
     inv_id = submitted.stdout.strip()
-    waited = subprocess.run([*toolpod, "wait", inv_id, "-o", "json"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    waited = subprocess.run(
+        [*toolpod, "wait", inv_id, "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert waited.returncode == 0, waited.stderr
     assert json.loads(waited.stdout)["data"]["revision"] == 1
-    gone = subprocess.run([*toolpod, "get", inv_id], env=env, capture_output=True, text=True, timeout=60, check=False)
+    gone = subprocess.run(
+        [*toolpod, "get", inv_id], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert gone.returncode == 2, gone  # collected by wait: the Job is deleted
     assert "no invocation" in gone.stderr
     assert wait_no_toolpod_objects(kube, namespace) == []

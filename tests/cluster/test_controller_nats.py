@@ -14,18 +14,11 @@ from controller.k8s import Kube
 
 from .controller_helpers import (  # noqa: F401  (fixtures)
     credential_secret,
-    kube_fixture,
     nats_invocation,
-    toolpod_fixture,
     wait_no_toolpod_objects,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def creds(kube: Kube, namespace: str, nats_server: Any) -> None:
-    credential_secret(kube, namespace, "nats_main", nats_server.credential())
 
 
 @pytest.mark.usefixtures("creds")
@@ -49,7 +42,9 @@ def test_object_put_and_get(toolpod: Toolpod, nats: Any) -> None:
         nats_invocation("object_put", bucket=bucket, name="o", data=blob, encoding="base64"), 120
     )
     assert put.exit_code == 0, put
-    got = toolpod.run_sync(nats_invocation("object_get", bucket=bucket, name="o", encoding="base64"), 120)
+    got = toolpod.run_sync(
+        nats_invocation("object_get", bucket=bucket, name="o", encoding="base64"), 120
+    )
     assert got.exit_code == 0, got
     assert got.result["data"]["data"] == blob
 
@@ -85,7 +80,9 @@ def test_js_consume_acks_after_the_result_is_written(toolpod: Toolpod, nats: Any
 
 
 @pytest.mark.usefixtures("creds")
-def test_result_to_a_nats_kv_bucket(toolpod: Toolpod, nats: Any, kube: Kube, namespace: str) -> None:
+def test_result_to_a_nats_kv_bucket(
+    toolpod: Toolpod, nats: Any, kube: Kube, namespace: str
+) -> None:
     bucket, results = nats.kv_bucket(), nats.kv_bucket()
     doc = {
         **nats_invocation("kv_put", inv_id="to-kv", bucket=bucket, key="k", value="v"),

@@ -21,9 +21,8 @@ from controller.settings import Settings
 from runner.spec.invocation import parse_invocation
 
 from ._cluster import Cluster
-from .controller_helpers import (  # noqa: F401  (fixtures)
+from .controller_helpers import (
     credential_secret,
-    kube_fixture,
     make_toolpod,
     nats_invocation,
     wait_no_toolpod_objects,
@@ -34,7 +33,11 @@ pytestmark = pytest.mark.cluster
 
 def _pod_of(job: dict[str, Any], namespace: str) -> dict[str, Any]:
     template = job["spec"]["template"]
-    meta = {"name": job["metadata"]["name"], "namespace": namespace, "labels": template["metadata"]["labels"]}
+    meta = {
+        "name": job["metadata"]["name"],
+        "namespace": namespace,
+        "labels": template["metadata"]["labels"],
+    }
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
 
 
@@ -69,7 +72,11 @@ def _as_service_account(kube: Kube, namespace: str, account: str) -> Kube:
     from kubernetes import client
 
     url = f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token"
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
+    body = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 600},
+    }
     token = kube.call("POST", url, body=body)["status"]["token"]
     cfg = copy.copy(kube.api.configuration)
     cfg.cert_file = cfg.key_file = None
@@ -92,24 +99,44 @@ def test_runner_may_write_its_own_result_and_nothing_else(
     credential_secret(kube, namespace, "nats_main", nats_server.credential())
     with make_toolpod(cluster, namespace, keep=True) as tp:
         mine = tp.run_sync(nats_invocation("kv_get", inv_id="mine", bucket="no_such", key="k"), 120)
-        other = tp.run_sync(nats_invocation("kv_get", inv_id="other", bucket="no_such", key="k"), 120)
+        other = tp.run_sync(
+            nats_invocation("kv_get", inv_id="other", bucket="no_such", key="k"), 120
+        )
     assert mine.exit_code == other.exit_code == 2  # both ran and wrote their results
     runner = _as_service_account(kube, namespace, "toolpod-mine-runner")
     ns = namespace
     cm_patch = {"data": {"result.json": "{}"}}
     checks = {
-        "own result: get": _status(lambda: runner.get("v1", "ConfigMap", ns, "toolpod-mine-result")),
-        "own result: patch": _status(lambda: runner.merge_patch("v1", "ConfigMap", ns, "toolpod-mine-result", cm_patch)),
-        "other's result: get": _status(lambda: runner.get("v1", "ConfigMap", ns, "toolpod-other-result")),
-        "other's result: patch": _status(lambda: runner.merge_patch("v1", "ConfigMap", ns, "toolpod-other-result", cm_patch)),
+        "own result: get": _status(
+            lambda: runner.get("v1", "ConfigMap", ns, "toolpod-mine-result")
+        ),
+        "own result: patch": _status(
+            lambda: runner.merge_patch("v1", "ConfigMap", ns, "toolpod-mine-result", cm_patch)
+        ),
+        "other's result: get": _status(
+            lambda: runner.get("v1", "ConfigMap", ns, "toolpod-other-result")
+        ),
+        "other's result: patch": _status(
+            lambda: runner.merge_patch("v1", "ConfigMap", ns, "toolpod-other-result", cm_patch)
+        ),
         "other's spec": _status(lambda: runner.get("v1", "Secret", ns, "toolpod-other-spec")),
         "own spec": _status(lambda: runner.get("v1", "Secret", ns, "toolpod-mine-spec")),
         "credential": _status(lambda: runner.get("v1", "Secret", ns, "toolpod-cred-nats-main")),
         "list secrets": _status(lambda: runner.list("v1", "Secret", ns, "")),
         "list configmaps": _status(lambda: runner.list("v1", "ConfigMap", ns, "")),
-        "create configmap": _status(lambda: runner.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ns}})),
+        "create configmap": _status(
+            lambda: runner.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "x", "namespace": ns},
+                }
+            )
+        ),
         "own Job": _status(lambda: runner.get("batch/v1", "Job", ns, "toolpod-mine")),
-        "delete other's Job": _status(lambda: runner.delete("batch/v1", "Job", ns, "toolpod-other")),
+        "delete other's Job": _status(
+            lambda: runner.delete("batch/v1", "Job", ns, "toolpod-other")
+        ),
     }
     runner.api.close()
     allowed = {k for k, v in checks.items() if v == 200}
@@ -123,8 +150,10 @@ def test_runner_may_write_its_own_result_and_nothing_else(
 def test_no_service_account_token_without_the_configmap_sink(
     cluster: Cluster, kube: Kube, restricted_namespace: str
 ) -> None:
-    doc = {**nats_invocation("kv_get", inv_id="kv", bucket="b", key="k"),
-           "result": {"sink": "nats_kv", "bucket": "results"}}
+    doc = {
+        **nats_invocation("kv_get", inv_id="kv", bucket="b", key="k"),
+        "result": {"sink": "nats_kv", "bucket": "results"},
+    }
     r = render(parse_invocation(doc), Settings(namespace=restricted_namespace))
     pod = _pod_of(r.job, restricted_namespace)
     created = kube.call("POST", _url(pod), query=[("dryRun", "All")], body=pod)
