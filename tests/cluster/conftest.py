@@ -90,7 +90,8 @@ def _bring_up() -> _Startup:
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """Start the cluster before the first test when any selected test needs it: a cold start
     builds Kubernetes (minutes), which must not count against a test's own timeout."""
-    if any(item.get_closest_marker("cluster") for item in session.items):
+    collect_only = session.config.option.collectonly
+    if not collect_only and any(item.get_closest_marker("cluster") for item in session.items):
         _bring_up()
     return (yield)
 
