@@ -49,7 +49,9 @@ def timeout_cap_ms() -> int:
 class StrictModel(BaseModel):
     """Base of every input model: unknown keys are errors, values are not silently coerced."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: a model's validator is built on first use, so the runner's cold start pays
+    # only for the models of the operation it runs.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class ToolModel(StrictModel):

@@ -8,11 +8,12 @@ turns every pydantic error into one line naming the field path and what is allow
 from __future__ import annotations
 
 import difflib
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from runner.errors import ConfigurationError
@@ -40,11 +41,13 @@ class ResultTarget(StrictModel):
         return self
 
 
-class Invocation(StrictModel):
+class _Envelope(StrictModel):
+    """Everything but the tool block, which the fast path validates with its own model."""
+
     id: InvocationId | None = None
     execution_id: str | None = None
     step: NonEmpty | None = None
-    tool: Tool
+    tool: Any
     result: ResultTarget | None = None
     deadline_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
 
@@ -53,6 +56,11 @@ class Invocation(StrictModel):
     def _id_as_text(cls, value: Any) -> Any:
         # NoETL's execution ids are large integers; keep them exact as text.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+
+class Invocation(_Envelope):
+    tool: Tool
 
     @property
     def invocation_id(self) -> str:
@@ -75,11 +83,49 @@ def parse_invocation(data: Any) -> Invocation:
         )
     if "kind" in data and "tool" not in data:
         data = {"tool": dict(data)}
+    model = _tool_model(data.get("tool"))
+    errors: list[ErrorDetails] = []
+    if model is None:  # unknown kind or operation: the full union says what is allowed
+        try:
+            return Invocation.model_validate(data)
+        except ValidationError as e:
+            errors = e.errors()
+    else:
+        # Fast path (the runner's cold start): build only the chosen operation's model, not
+        # the whole discriminated union of every operation.
+        envelope, tool = _validate(_Envelope, data, ()), _validate(model, data["tool"], ("tool",))
+        if isinstance(envelope, _Envelope) and not isinstance(tool, list):
+            fields = {**envelope.__dict__, "tool": tool}
+            return Invocation.model_construct(envelope.model_fields_set, **fields)
+        errors = [e for part in (envelope, tool) if isinstance(part, list) for e in part]
+    problems = [_describe(err, data) for err in errors]
+    raise ConfigurationError("invalid invocation: " + "; ".join(problems))
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: tuple[str, ...]) -> Any:
+    """The validated model, or its errors with ``prefix`` on every location."""
     try:
-        return Invocation.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err, data) for err in e.errors()]
-        raise ConfigurationError("invalid invocation: " + "; ".join(problems)) from None
+        return [ErrorDetails(**{**err, "loc": (*prefix, *err["loc"])}) for err in e.errors()]
+
+
+def _tool_model(tool: Any) -> type[BaseModel] | None:
+    if not isinstance(tool, Mapping):
+        return None
+    if tool.get("kind") == "nats":
+        return _members(NatsTool, "operation").get(str(tool.get("operation")))
+    if tool.get("kind") == "subscription":
+        return _members(SubscriptionTool, "source").get(str(tool.get("source")))
+    return None
+
+
+@functools.cache
+def _members(union: Any, tag: str) -> dict[str, type[BaseModel]]:
+    from typing import get_args
+
+    classes = get_args(get_args(union)[0])
+    return {get_args(c.model_fields[tag].annotation)[0]: c for c in classes}
 
 
 # -- error messages -------------------------------------------------------------------------
