@@ -166,20 +166,33 @@ def resolve_target(tool: Any, credentials: Path, warn: Callable[[str], None]) ->
     return PubsubTarget(root, adc, False)
 
 
-def _key_credentials(info: Mapping[str, Any], alias: str) -> Any:
-    import google.auth
-    from google.auth import exceptions
+#: Google key types accepted from a credential alias, each loaded by its own constructor:
+#: google-auth's generic loader would also accept external-account configurations that make it
+#: run commands or fetch URLs named in the (Secret's) JSON.
+KEY_TYPES = ("service_account", "authorized_user")
 
-    try:
-        creds, _project = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-            dict(info), scopes=[SCOPE]
+
+def _key_credentials(info: Mapping[str, Any], alias: str) -> Any:
+    from google.auth import exceptions
+    from google.oauth2 import credentials, service_account
+
+    kind = info.get("type")
+    if kind not in KEY_TYPES:
+        raise ConfigurationError(
+            f"credential alias '{alias}' has a Google key of type {kind!r}; "
+            f"allowed: {', '.join(KEY_TYPES)}"
         )
-    except (exceptions.GoogleAuthError, ValueError) as e:
+    try:
+        if kind == "service_account":
+            return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                dict(info), scopes=[SCOPE]
+            )
+        return credentials.Credentials.from_authorized_user_info(dict(info), scopes=[SCOPE])  # type: ignore[no-untyped-call]
+    except (exceptions.GoogleAuthError, ValueError, KeyError) as e:
         # Only the alias and the library's reason: the key itself is secret.
         raise ConfigurationError(
             f"credential alias '{alias}' is not a usable Google key ({type(e).__name__})"
         ) from None
-    return creds
 
 
 def default_credentials() -> Any:

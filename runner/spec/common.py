@@ -107,13 +107,6 @@ class NatsConnectionFields(ToolModel):
     )
 
 
-class DrainFields(StrictModel):
-    """``batch``/``timeout_ms`` of a bounded drain, with the clamping of SPEC §3."""
-
-    batch: int = BATCH_DEFAULT
-    timeout_ms: int = TIMEOUT_DEFAULT_MS
-
-
 def clamp_drain(batch: int, timeout_ms: int) -> tuple[int, int, list[str]]:
     """Effective ``(batch, timeout_ms)`` and a warning for each value that was clamped."""
     warnings: list[str] = []

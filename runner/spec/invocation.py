@@ -58,7 +58,6 @@ class _Envelope(StrictModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-
 class Invocation(_Envelope):
     tool: Tool
 

@@ -15,8 +15,9 @@ from pydantic import Field, field_validator, model_validator
 from runner.codec import b64decode_strict, encode_value
 from runner.spec.ack import parse_ack_mode
 from runner.spec.common import (
+    BATCH_DEFAULT,
+    TIMEOUT_DEFAULT_MS,
     BucketName,
-    DrainFields,
     KvKey,
     NatsConnectionFields,
     NonEmpty,
@@ -50,8 +51,8 @@ class NatsFields(NatsConnectionFields):
     seq: Seq | None = None
     last: bool | None = None
     consumer: StreamName | None = None
-    batch: int = DrainFields.model_fields["batch"].default
-    timeout_ms: int = DrainFields.model_fields["timeout_ms"].default
+    batch: int = BATCH_DEFAULT
+    timeout_ms: int = TIMEOUT_DEFAULT_MS
     ack: bool | str = True
 
     @classmethod

@@ -12,7 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from runner.spec.ack import parse_ack_mode
-from runner.spec.common import NatsConnectionFields, NonEmpty, StreamName, clamp_drain
+from runner.spec.common import (
+    BATCH_DEFAULT,
+    TIMEOUT_DEFAULT_MS,
+    NatsConnectionFields,
+    NonEmpty,
+    StreamName,
+    clamp_drain,
+)
 
 Operation = Literal["poll", "ack", "nack", "term"]
 PubsubPath = Annotated[str, Field(pattern=r"^projects/[^/\s]+/subscriptions/[^/\s]+$")]
@@ -22,8 +29,8 @@ class SubscriptionFields(NatsConnectionFields):
     kind: Literal["subscription"]
     operation: Operation = "poll"
     auth: NonEmpty | None = None
-    batch: int = 100
-    timeout_ms: int = 1000
+    batch: int = BATCH_DEFAULT
+    timeout_ms: int = TIMEOUT_DEFAULT_MS
     ack: bool | str = "on_success"
     ack_ids: list[NonEmpty] = Field(default_factory=list)
     nack_delay_ms: Annotated[int, Field(ge=0)] = 0
@@ -66,10 +73,6 @@ class SubscriptionFields(NatsConnectionFields):
             self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms)
             for w in warnings:
                 self.warn(w)
-
-    @property
-    def ack_behaviour(self) -> Any:
-        return parse_ack_mode(self.ack)[1]
 
 
 class NatsSubscription(SubscriptionFields):
