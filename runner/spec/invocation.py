@@ -92,7 +92,11 @@ def parse_invocation(data: Any) -> Invocation:
     else:
         # Fast path (the runner's cold start): build only the chosen operation's model, not
         # the whole discriminated union of every operation.
-        envelope, tool = _validate(_Envelope, data, ()), _validate(model, data["tool"], ("tool",))
+        # Locations as the union reports them (tool.<kind>.<tag>.field), which _path reads.
+        kind = str(data["tool"]["kind"])
+        tag = str(data["tool"]["operation" if kind == "nats" else "source"])
+        envelope = _validate(_Envelope, data, ())
+        tool = _validate(model, data["tool"], ("tool", kind, tag))
         if isinstance(envelope, _Envelope) and not isinstance(tool, list):
             fields = {**envelope.__dict__, "tool": tool}
             return Invocation.model_construct(envelope.model_fields_set, **fields)

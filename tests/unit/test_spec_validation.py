@@ -171,3 +171,18 @@ def test_the_cli_exits_2_naming_the_field_before_connecting(operation: str, mist
     error = json.loads(proc.stdout)["error"]
     assert error["kind"] == "configuration"
     assert f"tool.{name}" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "field"),
+    [
+        ({"source": "pubsub"}, "subscription"),
+        ({"source": "nats", "stream": "S"}, "consumer"),
+        ({"source": "nats", "consumer": "c"}, "stream"),
+        ({"source": "kafka", "brokers": "h:9092", "topic": "t"}, "group"),
+        ({"source": "kafka", "topic": "t", "group": "g"}, "brokers"),
+    ],
+)
+def test_a_subscription_missing_its_sources_field_names_it(tool: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"tool\.{field}: required field is missing"):
+        parse_invocation({"kind": "subscription", **tool})
