@@ -97,8 +97,6 @@ async def execute(run: Run) -> ToolResult:
                 if performed.source is not None:
                     await _release(performed.source, performed.pending)
                 raise
-    except ResultWriteError as e:
-        return await _write_error(run, e)
     except ToolpodError as e:
         return await _write_error(run, e)
 

@@ -24,13 +24,6 @@ SETUP_S = 3.0
 
 
 @pytest.fixture
-def creds(tmp_path: Path) -> Path:
-    d = tmp_path / "creds"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
 def group() -> str:
     return unique("g")
 
@@ -259,11 +252,8 @@ def test_killed_before_ack_every_message_is_delivered_again(
     topic = kafka_broker.create_topic()
     kafka_broker.produce_n(topic, 4)
     result_file = tmp_path / "result.json"
-    proc = cli.start(
-        spec(kafka_broker, topic, group, timeout_ms=2000),
-        creds,
-        sink=f"file:{result_file}",
-        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "60"},
+    proc = cli.start_paused_before_ack(
+        spec(kafka_broker, topic, group, timeout_ms=2000), creds, result_file, 60
     )
     try:
         written = cli.wait_for_file(result_file)

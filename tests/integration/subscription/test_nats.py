@@ -241,11 +241,8 @@ def test_a_runner_killed_after_writing_and_before_acking_loses_nothing(
     stream, consumer, prefix = drain
     publish_n(nats, prefix, 5)
     result = tmp_path / "result.json"
-    proc = cli.start(
-        spec(stream, consumer, timeout_ms=1000),
-        nats.creds,
-        sink=f"file:{result}",
-        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "30"},
+    proc = cli.start_paused_before_ack(
+        spec(stream, consumer, timeout_ms=1000), nats.creds, result, 30
     )
     written = cli.wait_for_file(result)
     assert (written["data"]["count"], written["data"]["acked"]) == (5, False)
@@ -293,11 +290,8 @@ def test_sigterm_between_write_and_ack_releases_the_batch_at_once(
     consumer = nats.consumer(stream, ack_wait=30)
     publish_n(nats, prefix, 3)
     result = tmp_path / "result.json"
-    proc = cli.start(
-        spec(stream, consumer, timeout_ms=1000),
-        nats.creds,
-        sink=f"file:{result}",
-        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "30"},
+    proc = cli.start_paused_before_ack(
+        spec(stream, consumer, timeout_ms=1000), nats.creds, result, 30
     )
     cli.wait_for_file(result)
     proc.send_signal(signal.SIGTERM)

@@ -22,13 +22,6 @@ SETUP_S = 3.0
 
 
 @pytest.fixture
-def creds(tmp_path: Path) -> Path:
-    d = tmp_path / "creds"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
 def sub(pubsub_emulator: PubSubEmulator) -> tuple[str, str]:
     """(topic, subscription) used by one test only."""
     return pubsub_emulator.topic_and_subscription(ack_deadline_s=10)
@@ -294,11 +287,8 @@ def test_killed_before_ack_every_message_is_delivered_again(
     topic, subscription = sub
     published = set(pubsub_emulator.publish_n(topic, 4))
     result_file = tmp_path / "result.json"
-    proc = cli.start(
-        spec(pubsub_emulator, subscription, timeout_ms=2000),
-        creds,
-        sink=f"file:{result_file}",
-        env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "60"},
+    proc = cli.start_paused_before_ack(
+        spec(pubsub_emulator, subscription, timeout_ms=2000), creds, result_file, 60
     )
     try:
         written = cli.wait_for_file(result_file)

@@ -1,0 +1,15 @@
+"""Shared by the subscription tests of every source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def creds(tmp_path: Path) -> Path:
+    """An empty credentials directory; a test writes the aliases it needs."""
+    d = tmp_path / "creds"
+    d.mkdir()
+    return d
