@@ -9,15 +9,20 @@
 
 The *result record* is the runner's last word: the container's termination message when it
 holds the whole ToolResult (the runner writes it after every sink write, so it is never an
-intermediate version), else ``result.json`` of the result ConfigMap. The earliest terminal Job
-condition counts: ``SuccessCriteriaMet``/``FailureTarget`` (Kubernetes 1.31+) come before
-``Complete``/``Failed``.
+intermediate version). A result over the message's 4 KiB leaves a summary there whose
+``data.sha256`` names the final record's bytes; the record itself then comes from the sink the
+Job writes to (``result.json`` of its ConfigMap, or its key in the NATS KV bucket, as the shared
+watches delivered them) once their bytes match. A drain writes its record twice (before and
+after the ack), so a watch that has not caught up yet shows the earlier one: then the sink is
+read once directly (``NEED_READ``). The earliest terminal Job condition counts:
+``SuccessCriteriaMet``/``FailureTarget`` (Kubernetes 1.31+) come before ``Complete``/``Failed``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -54,10 +59,18 @@ class Observed:
     #: True once the ConfigMap was read from the API after the Job finished (not the cache).
     configmap_fresh: bool = False
     cancelled: bool = False
+    #: The invocation's value in the Job's NATS KV result bucket, as the bucket's watcher saw it.
+    kv_value: str | None = None
+    #: True once the KV value was read directly after the runner exited (not the watcher's).
+    kv_fresh: bool = False
+
+    def copy(self) -> Observed:
+        return replace(self, pods=dict(self.pods))
 
 
 class NeedResultRead:
-    """The Job is done but the cached ConfigMap has no result yet: read it once, then decide."""
+    """The runner is done but the watched sink does not (yet) show its final record: read the
+    sink once, directly, then decide."""
 
 
 NEED_READ = NeedResultRead()
@@ -94,33 +107,30 @@ def decide(obs: Observed) -> Outcome | NeedResultRead | None:
     if reason == "DeadlineExceeded":
         msg = f"the Job exceeded its deadline (activeDeadlineSeconds): {message}".rstrip(": ")
         return synthetic(obs, "timeout", "timeout", reason, msg)
-    term = last_termination(obs.pods)
-    record = result_record(term, obs.configmap)
-    if record is None and obs.configmap is not None and not obs.configmap_fresh:
-        return NEED_READ
-    if record is None:
-        # nats_kv sink with a result over the 4 KiB termination message: the summary it left
-        record = _parse((term or {}).get("message"))
+    attempt, term = last_termination(obs.pods)
+    record = result_record(obs, term)
+    if isinstance(record, NeedResultRead):
+        return record
     if record is not None:
         code = int(term["exitCode"]) if term and "exitCode" in term else exit_code_of(record)
         status: Status = record.status
-        return Outcome(status, code, _with_warnings(obs, record), reason)
+        return Outcome(status, code, _as_result(obs, record, attempt), reason)
     return _failure_without_result(obs, succeeded, reason, message, term)
 
 
 def _final_exit(obs: Observed) -> Outcome | None:
     """The earliest signal of all: the runner exited with a code the Job cannot retry (0: one
-    completion is all it needs; 2, 4: FailJob) and left its whole record. The Job's own
+    completion is all it needs; 2, 4: FailJob) and its final record is known. The Job's own
     condition follows a status round trip later; exit 3 and crashes wait for it (a retry
     may follow)."""
-    term = last_termination(obs.pods)
+    attempt, term = last_termination(obs.pods)
     if not term or term.get("exitCode") not in FINAL_EXIT_CODES:
         return None
-    record = _parse(term.get("message"))
-    if record is None or record.data == {"truncated": True}:
+    record = _final_record(obs, term)
+    if record is None:
         return None
     reason = "Succeeded" if term["exitCode"] == 0 else "PodFailurePolicy"
-    return Outcome(record.status, int(term["exitCode"]), _with_warnings(obs, record), reason)
+    return Outcome(record.status, int(term["exitCode"]), _as_result(obs, record, attempt), reason)
 
 
 def _image_failure(obs: Observed) -> Outcome | None:
@@ -158,10 +168,13 @@ def _failure_without_result(
 # -- reading the objects -------------------------------------------------------------------
 
 
-def _with_warnings(obs: Observed, record: ToolResult) -> dict[str, Any]:
+def _as_result(obs: Observed, record: ToolResult, attempt: int | None) -> dict[str, Any]:
     """The record, plus the validation warnings the controller saw (clamps) that the runner,
-    reading already-clamped values, could not repeat."""
+    reading already-clamped values, could not repeat, and the attempt it was: the runner
+    cannot know its Pod's place among the Job's retries, the controller can count them."""
     out = record.model_dump(mode="json")
+    if attempt is not None:
+        out["attempt"] = max(attempt, record.attempt)
     try:
         seen = json.loads(_annotations(obs.job).get(L.WARNINGS) or "[]")
     except ValueError:
@@ -189,30 +202,87 @@ def _own_only(obs: Observed) -> Observed:
     cm = obs.configmap
     if cm is not None and _owner_uids(cm) and uid not in _owner_uids(cm):
         cm = None
-    return Observed(obs.job, obs.job_deleted, pods, cm, obs.configmap_fresh, obs.cancelled)
+    return replace(obs, pods=pods, configmap=cm)
 
 
-def last_termination(pods: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The runner container's terminated state in the newest Pod that has one."""
+def last_termination(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[str, Any] | None]:
+    """(attempt, the runner container's terminated state) of the newest Pod that has one; the
+    attempt is that Pod's place (1-based) among the Job's Pods in creation order."""
     ordered = sorted(
-        pods.values(), key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""
+        pods.values(),
+        key=lambda p: ((p.get("metadata") or {}).get("creationTimestamp") or "", _name(p)),
     )
-    for pod in reversed(ordered):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+    for index in range(len(ordered) - 1, -1, -1):
+        for cs in (ordered[index].get("status") or {}).get("containerStatuses") or []:
             term = (cs.get("state") or {}).get("terminated")
             if cs.get("name") == "runner" and term:
-                return dict(term)
+                return index + 1, dict(term)
+    return None, None
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def kv_sink_of(job: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(bucket, credential alias) when the Job's runner writes its result to NATS KV."""
+    try:
+        env = job["spec"]["template"]["spec"]["containers"][0].get("env") or []  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return None
+    values = {e.get("name"): e.get("value") for e in env}
+    sink, alias = values.get("TOOLPOD_SINK") or "", values.get("TOOLPOD_SINK_AUTH")
+    if not sink.startswith("nats-kv:") or not alias:
+        return None
+    return sink.removeprefix("nats-kv:"), alias
+
+
+def _sink_text(obs: Observed) -> tuple[str | None, bool, bool]:
+    """(the record as the Job's sink holds it, whether that was read directly, whether the
+    sink has an object to read at all)."""
+    if kv_sink_of(obs.job) is not None:
+        return obs.kv_value, obs.kv_fresh, True
+    text = ((obs.configmap or {}).get("data") or {}).get("result.json")
+    return text, obs.configmap_fresh, obs.configmap is not None
+
+
+def _summary_digest(record: ToolResult | None) -> str | None:
+    """The sha256 a summary names, "" for a summary that names none; None for a whole record."""
+    data = record.data if record is not None else None
+    if not data or data.get("truncated") is not True:
+        return None
+    return str(data.get("sha256") or "")
+
+
+def _final_record(obs: Observed, term: dict[str, Any]) -> ToolResult | None:
+    """The record the runner wrote last, when it is known for certain: the termination message,
+    or the sink's bytes that the message's summary names."""
+    from_term = parse_record(term.get("message"))
+    digest = _summary_digest(from_term)
+    if digest is None:
+        return from_term
+    text, _fresh, _exists = _sink_text(obs)
+    if digest and text is not None and hashlib.sha256(text.encode()).hexdigest() == digest:
+        return parse_record(text)
     return None
 
 
-def result_record(term: dict[str, Any] | None, cm: dict[str, Any] | None) -> ToolResult | None:
-    from_term = _parse((term or {}).get("message"))
-    if from_term is not None and from_term.data != {"truncated": True}:
-        return from_term
-    return _parse(((cm or {}).get("data") or {}).get("result.json"))
+def result_record(obs: Observed, term: dict[str, Any] | None) -> ToolResult | NeedResultRead | None:
+    """The runner's final record once the Job finished; ``NEED_READ`` when the watched sink is
+    behind; None when the runner wrote none."""
+    if term is not None and (record := _final_record(obs, term)) is not None:
+        return record
+    from_term = parse_record((term or {}).get("message"))
+    text, fresh, exists = _sink_text(obs)
+    if not fresh and (from_term is not None or (exists and parse_record(text) is None)):
+        return NEED_READ  # a summary the watched sink does not match yet, or an empty result
+    # Read directly after the runner exited, the sink holds its last write; with no summary
+    # (an older runner) or no termination message (a crash) the sink is all there is.
+    return parse_record(text) or from_term
 
 
-def _parse(text: Any) -> ToolResult | None:
+def parse_record(text: Any) -> ToolResult | None:
+    """A ToolResult from the JSON a runner wrote, None when it is not one."""
     if not isinstance(text, str) or not text.strip().startswith("{"):
         return None
     try:

@@ -2,10 +2,12 @@
 
 Three informers (``controller.watch``), each one list-then-watch stream for *all* invocations
 of the namespace: runner Jobs, their Pods (image pull failures, exit codes, termination
-messages: the Job's status has none of them) and result ConfigMaps. Every event updates the
-invocation's ``Observed`` and re-runs the pure ``outcome.decide`` for it when someone waits.
-No per-invocation polling; nothing is lost across a controller restart because all of it is
-re-read from the cluster by the first list.
+messages: the Job's status has none of them) and result ConfigMaps; plus one watcher per NATS
+KV result bucket (``controller.kv_results``), started the first time a Job writing there is
+seen. Every event updates the invocation's ``Observed`` and re-runs the pure
+``outcome.decide`` for it when someone waits. No per-invocation polling; nothing is lost
+across a controller restart because all of it is re-read by the first list (and a KV watch
+starts with the last value of every key).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from controller import labels as L
-from controller.outcome import NeedResultRead, Observed, Outcome, decide
+from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of
 from controller.watch import Handlers, Informer
 
 Obj = dict[str, Any]
@@ -37,8 +39,15 @@ def _uid(obj: Obj | None) -> str | None:
 
 
 class Tracker:
-    def __init__(self, informer: Callable[[str, str, str, Handlers], Informer]) -> None:
-        """``informer(api_version, kind, selector, handlers)`` builds one watch loop."""
+    def __init__(
+        self,
+        informer: Callable[[str, str, str, Handlers], Informer],
+        kv_bucket_seen: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``informer(api_version, kind, selector, handlers)`` builds one watch loop;
+        ``kv_bucket_seen(bucket, alias)`` hears of every Job whose result goes to NATS KV (it
+        must not block: it is called with the lock held)."""
+        self._kv_bucket_seen = kv_bucket_seen
         self._lock = threading.Lock()
         self._obs: dict[str, Observed] = {}
         self._waiters: dict[str, list[tuple[str | None, Future[Decision]]]] = {}
@@ -74,12 +83,7 @@ class Tracker:
     def observed(self, inv_id: str) -> Observed | None:
         with self._lock:
             obs = self._obs.get(inv_id)
-            if obs is None:
-                return None
-            return Observed(
-                obs.job, obs.job_deleted, dict(obs.pods), obs.configmap, obs.configmap_fresh,
-                obs.cancelled,
-            )
+            return None if obs is None else obs.copy()
 
     def ids(self) -> list[str]:
         with self._lock:
@@ -104,10 +108,28 @@ class Tracker:
             obs = self._obs.setdefault(inv, Observed())
             if _uid(obs.job) != _uid(job):  # a new Job under the same id: start afresh
                 obs.job_deleted = obs.cancelled = False
-                obs.configmap_fresh = False
+                obs.configmap_fresh = obs.kv_fresh = False
+                obs.kv_value = None
             obs.job = job
             obs.job_deleted = kind == "DELETED"
+            self._saw_job(job)
             self._evaluate(inv)
+
+    def _saw_job(self, job: Obj) -> None:
+        sink = kv_sink_of(job)
+        if sink is not None and self._kv_bucket_seen is not None:
+            self._kv_bucket_seen(*sink)
+
+    def kv_value(self, bucket: str, key: str, text: str) -> None:
+        """A value seen in a KV result bucket: kept when ``key`` is an invocation whose Job
+        writes there (any other key of a shared bucket is not ours to hold in memory)."""
+        with self._lock:
+            obs = self._obs.get(key)
+            sink = kv_sink_of(obs.job) if obs is not None else None
+            if obs is None or sink is None or sink[0] != bucket:
+                return
+            obs.kv_value = text
+            self._evaluate(key)
 
     def _pod(self, kind: str, pod: Obj) -> None:
         inv = _id(pod)
@@ -142,6 +164,7 @@ class Tracker:
             for inv, job in seen.items():
                 obs = self._obs.setdefault(inv, Observed())
                 obs.job, obs.job_deleted = job, False
+                self._saw_job(job)
             for inv in list(self._obs):
                 self._evaluate(inv)
 

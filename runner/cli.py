@@ -235,7 +235,12 @@ def _termination_message(result: ToolResult) -> None:
         return
     text = result.to_json()
     if len(text.encode()) > _TERMINATION_MAX:
-        summary = result.model_copy(update={"data": {"truncated": True}})
+        import hashlib  # only here: a large result is rare and the import is off the hot path
+
+        # The digest names the exact bytes the sink holds, so the controller can tell the
+        # final record from the one written before the ack, whichever its watch saw last.
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        summary = result.model_copy(update={"data": {"truncated": True, "sha256": digest}})
         text = summary.to_json()[:_TERMINATION_MAX]
     try:
         _TERMINATION_LOG.write_text(text)

@@ -2,8 +2,8 @@
 
 submit:  validate credentials (GET each Secret) ─▶ Job (suspended; 409 = attach) ─▶ satellites
          owned by the Job's uid ─▶ resume.  Nothing is created when a credential is missing.
-outcome: tracker future ─▶ (read the result ConfigMap once if the cache lags) ─▶ delete the Job
-         (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
+outcome: tracker future ─▶ (read the result ConfigMap or KV key once if its watch lags) ─▶
+         delete the Job (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
 cancel:  annotate the Job cancelled (every watcher, in any process, then reports it) ─▶ delete.
 """
 
@@ -17,11 +17,12 @@ from controller import kv_results
 from controller import labels as L
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.k8s import ApiError, Kube, api_client
-from controller.outcome import NeedResultRead, Observed, Outcome, decide
+from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of
 from controller.render import Rendered, job_name, owned_by, render
 from controller.settings import Settings, from_env
 from controller.tracker import Decision, Tracker
 from controller.watch import Handlers, Informer
+from runner.errors import ToolpodError
 from runner.spec.invocation import Invocation
 
 SYNC_TIMEOUT_S = 30.0
@@ -45,6 +46,11 @@ class KubernetesExecutor:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="toolpod-finish")
         self._lock = threading.Lock()
         self._tracker: Tracker | None = None
+        self.kv = kv_results.KvWatchers(
+            kv_results.credential_from_secret(self.kube, self.settings), self._kv_value
+        )
+        #: Results read from a KV bucket directly because its watcher had not caught up.
+        self.kv_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
         self._mine: dict[str, str] = {}
 
@@ -57,12 +63,16 @@ class KubernetesExecutor:
     def tracker(self) -> Tracker:
         with self._lock:
             if self._tracker is None:
-                self._tracker = Tracker(self._informer)
+                self._tracker = Tracker(self._informer, self.kv.ensure)
                 self._tracker.start()
             tracker = self._tracker
         if not tracker.wait_synced(SYNC_TIMEOUT_S):
             raise ApiError(0, "Timeout", f"watches of namespace {self.namespace} did not sync")
         return tracker
+
+    def _kv_value(self, bucket: str, key: str, text: str) -> None:
+        if self._tracker is not None:
+            self._tracker.kv_value(bucket, key, text)
 
     def _informer(self, api: str, kind: str, selector: str, handlers: Handlers) -> Informer:
         ns = self.namespace
@@ -143,26 +153,33 @@ class KubernetesExecutor:
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
         if isinstance(decision, Outcome):
-            return self._full_kv_result(inv_id, decision)
+            return decision
         assert isinstance(decision, NeedResultRead)
         obs = self.tracker().observed(inv_id) or Observed()
-        name = f"{job_name(inv_id)}-result"
-        obs.configmap = self.kube.get("v1", "ConfigMap", self.namespace, name) or {}
-        obs.configmap_fresh = True
+        warning = self._read_sink(inv_id, obs)
         final = decide(obs)
         assert isinstance(final, Outcome)
+        if warning:
+            final.result["warnings"] = [*final.result.get("warnings", []), warning]
         return final
 
-    def _full_kv_result(self, inv_id: str, outcome: Outcome) -> Outcome:
-        """A nats_kv result over the 4 KiB termination message: read it from its bucket."""
-        if (outcome.result.get("data") or {}) != {"truncated": True}:
-            return outcome
-        obs = self.tracker().observed(inv_id)
-        job = obs.job if obs else None
-        full = kv_results.read(self.kube, self.settings, job or {}, inv_id) if job else None
-        if full is None:
-            return outcome
-        return Outcome(outcome.status, outcome.exit_code, full, outcome.reason)
+    def _read_sink(self, inv_id: str, obs: Observed) -> str | None:
+        """Read the result from the Job's sink directly, into ``obs``; a warning if it cannot
+        be read (the outcome then rests on the termination message's summary)."""
+        kv = kv_sink_of(obs.job)
+        if kv is None:
+            name = f"{job_name(inv_id)}-result"
+            obs.configmap = self.kube.get("v1", "ConfigMap", self.namespace, name) or {}
+            obs.configmap_fresh = True
+            return None
+        bucket, alias = kv
+        obs.kv_fresh = True
+        self.kv_reads += 1
+        try:
+            obs.kv_value = kv_results.read(self.kv.credential, bucket, alias, inv_id)
+        except ToolpodError as e:
+            return f"the whole result could not be read back from NATS KV: {e.message}"
+        return None
 
     def _require(self, inv_id: str, tracker: Tracker) -> None:
         if inv_id in self._mine:
@@ -239,6 +256,7 @@ class KubernetesExecutor:
     def close(self) -> None:
         if self._tracker is not None:
             self._tracker.stop()
+        self.kv.stop()
         self.kube.close()
         self._pool.shutdown(wait=False)
         if self._own_client:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.executors.base import InvocationNotFound, SubmitError
-from controller.outcome import Observed, Outcome, result_record, synthetic
+from controller.outcome import Observed, Outcome, parse_record, synthetic
 from controller.render import credential_aliases, metadata, spec_document
 from runner.credentials import credentials_dir
 from runner.spec.invocation import Invocation
@@ -112,7 +112,7 @@ class LocalExecutor:
             msg = "the invocation was cancelled"
             return synthetic(obs, "cancelled", "cancelled", "Cancelled", msg)
         text = run.result.read_text() if run.result.exists() else ""
-        record = result_record(None, {"data": {"result.json": text}})
+        record = parse_record(text)
         code = run.proc.returncode
         if record is not None:
             return Outcome(record.status, code, record.model_dump(mode="json"), "Exited")

@@ -74,18 +74,28 @@ def test_fifty_invocations_at_once(toolpod: Toolpod, nats: Any, kube: Kube, name
 
 
 @pytest.mark.usefixtures("creds")
+@pytest.mark.parametrize("sink", ["configmap", "nats_kv"])
 def test_a_new_controller_finds_an_invocation_of_the_old_one(
-    cluster: Cluster, nats: Any, namespace: str, kube: Kube
+    cluster: Cluster, nats: Any, namespace: str, kube: Kube, sink: str
 ) -> None:
     bucket = nats.kv_bucket()
-    doc = nats_invocation("kv_put", bucket=bucket, key="k", value="v")
+    value = "v" * 6000  # over the termination message: the record comes from the sink
+    nats.server.run(lambda js: _put(js, bucket, "k", value))
+    doc = nats_invocation("kv_get", bucket=bucket, key="k")
+    if sink == "nats_kv":
+        doc["result"] = {"sink": "nats_kv", "bucket": nats.kv_bucket()}
     with make_toolpod(cluster, namespace) as first:
         inv_id = first.submit_sync(doc).id
     # the first controller is gone (its watches closed); state lives in the cluster
     with make_toolpod(cluster, namespace) as second:
         out = second.handle(inv_id).result_sync(120)
     assert (out.status, out.exit_code, out.result["invocation_id"]) == ("success", 0, inv_id)
+    assert out.result["data"]["value"] == value
     assert wait_no_toolpod_objects(kube, namespace) == []
+
+
+async def _put(js: Any, bucket: str, key: str, value: str) -> None:
+    await (await js.key_value(bucket)).put(key, value.encode())
 
 
 @pytest.mark.usefixtures("creds")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from controller.api import Toolpod
+from controller.executors.kubernetes import KubernetesExecutor
 from controller.k8s import Kube
 
 from .controller_helpers import (  # noqa: F401  (fixtures)
@@ -111,3 +112,32 @@ def test_a_large_result_in_a_nats_kv_bucket_comes_back_whole(toolpod: Toolpod, n
     out = toolpod.run_sync(doc, 120)
     assert (out.status, out.exit_code) == ("success", 0), out
     assert out.result["data"]["value"] == big
+    assert_from_the_bucket_watcher(toolpod, results)
+
+
+def assert_from_the_bucket_watcher(toolpod: Toolpod, bucket: str) -> None:
+    """The result arrived through the bucket's one shared watcher, not a read of its own."""
+    executor = toolpod.executor
+    assert isinstance(executor, KubernetesExecutor)
+    assert executor.kv.delivered[(bucket, "nats_main")] >= 1
+    assert executor.kv_reads == 0
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_large_drain_result_in_a_nats_kv_bucket_is_the_one_written_after_the_ack(
+    toolpod: Toolpod, nats: Any
+) -> None:
+    stream, prefix = nats.stream()
+    consumer = nats.consumer(stream)
+    nats.publish(f"{prefix}.x", [json.dumps({"i": i, "pad": "p" * 1000}).encode() for i in range(8)])
+    results = nats.kv_bucket()
+    doc = {
+        **nats_invocation("js_consume", stream=stream, consumer=consumer, batch=8, timeout_ms=500),
+        "result": {"sink": "nats_kv", "bucket": results},
+    }
+    out = toolpod.run_sync(doc, 120)
+    assert (out.status, out.exit_code) == ("success", 0), out
+    # the bucket held the record twice (before and after the ack); the second one comes back
+    assert out.result["data"]["acked"] is True
+    assert [m["data"]["i"] for m in out.result["data"]["messages"]] == list(range(8))
+    assert_from_the_bucket_watcher(toolpod, results)

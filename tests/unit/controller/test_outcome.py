@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -99,10 +100,60 @@ def test_the_termination_message_is_the_final_record() -> None:
     assert o.result["data"] == {"acked": True}
 
 
-def test_a_truncated_termination_message_defers_to_the_configmap() -> None:
-    term = {"exitCode": 0, "message": json.dumps({**RESULT_OK, "data": {"truncated": True}})}
-    o = outcome(Observed(job=job(("Complete", "x")), pods={"p1": pod(terminated=term)}, configmap=cm(RESULT_OK)))
-    assert o.result["data"] == {"value": 1}
+def summary(record: dict[str, Any], code: int = 0) -> dict[str, Any]:
+    """The termination state a runner leaves for a record over 4 KiB (runner/cli.py)."""
+    digest = hashlib.sha256(json.dumps(record).encode()).hexdigest()
+    return {"exitCode": code, "message": json.dumps({**record, "data": {"truncated": True, "sha256": digest}})}
+
+
+def kv_job(*conditions: tuple[str, str]) -> dict[str, Any]:
+    j = job(*conditions)
+    env = [{"name": "TOOLPOD_SINK", "value": "nats-kv:results"}, {"name": "TOOLPOD_SINK_AUTH", "value": "nats"}]
+    j["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    return j
+
+
+FINAL = {**RESULT_OK, "data": {"messages": ["x" * 5000], "acked": True}}
+BEFORE_ACK = {**RESULT_OK, "data": {"messages": ["x" * 5000], "acked": False}}
+
+
+def test_a_summary_defers_to_the_configmap_holding_the_bytes_it_names() -> None:
+    obs = Observed(job=job(), pods={"p1": pod(terminated=summary(FINAL))}, configmap=cm(FINAL))
+    o = outcome(obs)  # at the runner's exit already, before the Job's condition
+    assert (o.status, o.reason, o.result["data"]["acked"]) == ("success", "Succeeded", True)
+
+
+def test_a_configmap_still_showing_the_write_before_the_ack_is_read_again() -> None:
+    obs = Observed(job=job(("Complete", "x")), pods={"p1": pod(terminated=summary(FINAL))}, configmap=cm(BEFORE_ACK))
+    assert decide(obs) is NEED_READ
+    obs.configmap, obs.configmap_fresh = cm(FINAL), True
+    assert outcome(obs).result["data"]["acked"] is True
+
+
+def test_a_kv_result_comes_from_the_bucket_watcher_once_it_shows_the_final_record() -> None:
+    obs = Observed(job=kv_job(), pods={"p1": pod(terminated=summary(FINAL))}, kv_value=json.dumps(BEFORE_ACK))
+    assert decide(obs) is None  # the Job still runs: wait for the watcher (or the Job's end)
+    obs.kv_value = json.dumps(FINAL)
+    assert outcome(obs).result["data"]["acked"] is True
+
+
+def test_a_kv_watcher_behind_when_the_job_ends_means_one_direct_read() -> None:
+    obs = Observed(job=kv_job(("Complete", "x")), pods={"p1": pod(terminated=summary(FINAL))})
+    assert decide(obs) is NEED_READ
+    obs.kv_value, obs.kv_fresh = json.dumps(FINAL), True
+    assert outcome(obs).result["data"]["acked"] is True
+
+
+def test_an_unreadable_kv_result_leaves_the_summary() -> None:
+    obs = Observed(job=kv_job(("Complete", "x")), pods={"p1": pod(terminated=summary(FINAL))}, kv_fresh=True)
+    o = outcome(obs)
+    assert (o.status, o.result["data"]["truncated"]) == ("success", True)
+
+
+def test_a_kv_sink_ignores_the_configmap() -> None:
+    obs = Observed(job=kv_job(("Complete", "x")), pods={"p1": pod(terminated=summary(FINAL))}, configmap=cm(FINAL),
+                   kv_value=json.dumps(FINAL))
+    assert outcome(obs).result["data"] == FINAL["data"]
 
 
 def test_finished_but_the_cached_configmap_is_empty_reads_it_once() -> None:
@@ -195,3 +246,10 @@ def test_newest_pod_wins() -> None:
     second = pod("b", terminated={"exitCode": 0, "message": json.dumps(RESULT_OK)}, created="2026-01-01T00:00:09Z")
     o = outcome(Observed(job=job(("Complete", "x")), pods={"a": first, "b": second}))
     assert (o.status, o.exit_code) == ("success", 0)
+
+
+def test_the_attempt_is_the_pods_place_among_the_jobs_pods() -> None:
+    first = pod("a", terminated={"exitCode": 3, "message": json.dumps(RESULT_2)}, created="2026-01-01T00:00:00Z")
+    second = pod("b", terminated={"exitCode": 0, "message": json.dumps(RESULT_OK)}, created="2026-01-01T00:00:09Z")
+    assert outcome(Observed(job=job(), pods={"a": first, "b": second})).result["attempt"] == 2
+    assert outcome(Observed(job=job(), pods={"b": second})).result["attempt"] == 1

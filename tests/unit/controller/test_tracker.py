@@ -11,14 +11,15 @@ from controller.tracker import Tracker
 from controller.watch import Handlers, Informer
 
 
-def scripted() -> tuple[Tracker, dict[str, Handlers]]:
+def scripted(kv_buckets: list[tuple[str, str]] | None = None) -> tuple[Tracker, dict[str, Handlers]]:
     handlers: dict[str, Handlers] = {}
 
     def informer(_api: str, kind: str, _selector: str, h: Handlers) -> Informer:
         handlers[kind] = h
         return Informer(kind, lambda: ([], "1"), lambda _rv: iter(()), h)
 
-    return Tracker(informer), handlers
+    seen = kv_buckets.append if kv_buckets is not None else None
+    return Tracker(informer, lambda b, a: seen((b, a)) if seen else None), handlers
 
 
 def job(inv: str, uid: str = "u1", *conditions: str) -> dict[str, Any]:
@@ -99,3 +100,30 @@ def test_an_invocation_is_forgotten_once_its_objects_are_gone() -> None:
     h["Pod"].event("DELETED", pod)
     assert t.observed("old") is None
     assert t.ids() == []
+
+
+def kv_job(inv: str, bucket: str = "results", *conditions: str) -> dict[str, Any]:
+    j = job(inv, "u1", *conditions)
+    env = [{"name": "TOOLPOD_SINK", "value": f"nats-kv:{bucket}"}, {"name": "TOOLPOD_SINK_AUTH", "value": "nats"}]
+    j["spec"] = {"template": {"spec": {"containers": [{"name": "runner", "env": env}]}}}
+    return j
+
+
+def test_a_job_writing_to_nats_kv_starts_its_buckets_watcher() -> None:
+    buckets: list[tuple[str, str]] = []
+    _t, h = scripted(buckets)
+    h["Job"].replace([kv_job("a", "one"), job("b")])
+    h["Job"].event("ADDED", kv_job("c", "two"))
+    assert sorted(set(buckets)) == [("one", "nats"), ("two", "nats")]
+
+
+def test_kv_values_reach_only_invocations_whose_job_writes_to_that_bucket() -> None:
+    t, h = scripted([])
+    h["Job"].event("ADDED", kv_job("a", "results"))
+    t.kv_value("results", "a", "{}")
+    t.kv_value("other", "a", "not ours")
+    t.kv_value("results", "someone-elses-key", "{}")
+    obs = t.observed("a")
+    assert obs is not None
+    assert obs.kv_value == "{}"
+    assert t.observed("someone-elses-key") is None
