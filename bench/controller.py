@@ -3,15 +3,18 @@
 beside the same Jobs created and awaited with kubectl in the same run.
 
 Every invocation is a real `kv_put` against a NATS server started for the run, with the result
-through the runner's ConfigMap sink. An independent observer (its own list+watch on Pods) notes
-when each runner container is seen terminated.
+through the runner's ConfigMap sink (or `--sink nats_kv`: a KV bucket, whose one shared watcher
+brings results back). `--result-bytes N` makes it a `kv_get` of an N-byte value instead, so a
+result over the termination message's 4 KiB has to come from the sink. An independent observer
+(its own list+watch on Pods) notes when each runner container is seen terminated.
 
     latency (sequential, -n): submit → Job created and resumed; pod finished → result returned;
                               end to end, and kubectl create + kubectl wait for the same Jobs
     throughput (-c at once):  controller (asyncio, one process) vs one `kubectl create -f` of
                               all manifests + `kubectl wait -l ...`
 
-    e2e/local/up && .venv/bin/python bench/controller.py [-n 50] [-c 100]
+    e2e/local/up && .venv/bin/python bench/controller.py [-n 50] [-c 100] \
+        [--sink configmap|nats_kv] [--result-bytes 8000]
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class Bench:
     kubectl_env: dict[str, str]
     workdir: Path
     failed: int = 0
+    #: Results the controller had to read from their sink because its watch was behind.
+    sink_reads: int = 0
 
     def kubectl(self, *args: str) -> None:
         k = shutil.which("kubectl", path=self.kubectl_env["PATH"]) or "kubectl"
@@ -112,9 +117,21 @@ class Bench:
         return Toolpod.kubernetes(self.settings, client=api_client(self.kubeconfig))
 
 
+#: Set by main() from --sink and --result-bytes.
+SHAPE = {"sink": "configmap", "result_bytes": 0}
+BIG_KEY = "big"
+
+
 def doc(prefix: str, i: int) -> dict[str, Any]:
-    tool = {"kind": "nats", "operation": "kv_put", "auth": "nats_main", "bucket": "bench"}
-    return {"id": f"{prefix}-{i}", "tool": {**tool, "key": f"{prefix}-{i}", "value": i}}
+    tool: dict[str, Any] = {"kind": "nats", "auth": "nats_main", "bucket": "bench"}
+    if SHAPE["result_bytes"]:
+        tool = {**tool, "operation": "kv_get", "key": BIG_KEY}
+    else:
+        tool = {**tool, "operation": "kv_put", "key": f"{prefix}-{i}", "value": i}
+    out: dict[str, Any] = {"id": f"{prefix}-{i}", "tool": tool}
+    if SHAPE["sink"] == "nats_kv":
+        out["result"] = {"sink": "nats_kv", "bucket": "bench_results"}
+    return out
 
 
 def controller_latency(b: Bench, tp: Toolpod, n: int) -> dict[str, list[float]]:
@@ -181,9 +198,10 @@ def report(
     a: Any, b: Bench, lat: dict[str, list[float]], klat: list[float], walls: tuple[float, float]
 ) -> None:
     ctl_wall, k_wall = walls
+    op = f"kv_get of {a.result_bytes} bytes" if a.result_bytes else "kv_put"
     print(
-        f"\ntoolpod controller benchmark: kv_put, ConfigMap sink, {a.n} sequential, "
-        f"{a.c} concurrent; failures: {b.failed}"
+        f"\ntoolpod controller benchmark: {op}, {a.sink} sink, {a.n} sequential, "
+        f"{a.c} concurrent; failures: {b.failed}; direct sink reads: {b.sink_reads}"
     )
     overhead = statistics.median(lat["e2e"]) - statistics.median(klat)
     rows = [
@@ -208,6 +226,7 @@ def run(a: Any, b: Bench) -> int:
         lat = controller_latency(b, tp, a.n)
         klat = kubectl_latency(b, a.n)
         ctl_wall = controller_burst(b, tp, a.c)
+        b.sink_reads = getattr(tp.executor, "sink_reads", 0)
     finally:
         tp.close()
     k_wall = kubectl_burst(b, a.c)
@@ -215,19 +234,31 @@ def run(a: Any, b: Bench) -> int:
     return 1 if b.failed else 0
 
 
-def setup(kube: Kube, ns: str, server: Any) -> None:
+def setup(kube: Kube, ns: str, server: Any, result_bytes: int) -> None:
     cred = base64.b64encode(json.dumps(server.credential()).encode()).decode()
     meta = {"name": "toolpod-cred-nats-main", "namespace": ns}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {"credential": cred}}
     kube.create(secret)
-    server.run(lambda js: js.create_key_value(bucket="bench"))
+
+    async def buckets(js: Any) -> None:
+        kv = await js.create_key_value(bucket="bench")
+        await js.create_key_value(bucket="bench_results")
+        if result_bytes:
+            await kv.put(BIG_KEY, b"x" * result_bytes)
+
+    server.run(buckets)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-n", type=int, default=50, help="sequential invocations for latency")
     p.add_argument("-c", type=int, default=100, help="concurrent invocations for throughput")
+    p.add_argument("--sink", choices=["configmap", "nats_kv"], default="configmap")
+    p.add_argument(
+        "--result-bytes", type=int, default=0, help="kv_get a value of this size (0: kv_put)"
+    )
     a = p.parse_args()
+    SHAPE.update(sink=a.sink, result_bytes=a.result_bytes)
 
     from tests.fixtures._process import stop
     from tests.fixtures.nats import start_nats
@@ -244,7 +275,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="toolpod-bench-"))
     proc, server = start_nats(workdir)
     try:
-        setup(kube, ns, server)
+        setup(kube, ns, server, a.result_bytes)
         settings = Settings(
             namespace=ns,
             image=env["TOOLPOD_RUNNER_IMAGE"],

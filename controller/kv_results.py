@@ -126,6 +126,15 @@ class KvWatchers:
             loop = self._start_loop()
         loop.call_soon_threadsafe(self._spawn, key)
 
+    def wait_synced(self, bucket: Bucket, timeout: float) -> bool:
+        """Wait for a watcher still delivering the values its bucket held when it started:
+        True when it just finished; False when it was done already, is not running, or did
+        not finish within ``timeout``."""
+        event = self.synced.get(bucket)
+        if event is None or event.is_set():
+            return False
+        return event.wait(timeout)
+
     def _start_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()

@@ -26,6 +26,8 @@ from runner.errors import ToolpodError
 from runner.spec.invocation import Invocation
 
 SYNC_TIMEOUT_S = 30.0
+#: How long a result waits for its KV bucket's watcher to deliver the values already there.
+KV_SYNC_WAIT_S = 3.0
 
 
 class KubernetesExecutor:
@@ -49,8 +51,8 @@ class KubernetesExecutor:
         self.kv = kv_results.KvWatchers(
             kv_results.credential_from_secret(self.kube, self.settings), self._kv_value
         )
-        #: Results read from a KV bucket directly because its watcher had not caught up.
-        self.kv_reads = 0
+        #: Results read from their sink directly because its watch had not caught up.
+        self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
         self._mine: dict[str, str] = {}
 
@@ -156,6 +158,13 @@ class KubernetesExecutor:
             return decision
         assert isinstance(decision, NeedResultRead)
         obs = self.tracker().observed(inv_id) or Observed()
+        kv = kv_sink_of(obs.job)
+        if kv is not None and self.kv.wait_synced(kv, KV_SYNC_WAIT_S):
+            # A watcher just started (a restarted controller meeting a finished Job): what the
+            # bucket already holds has arrived now, no read of our own needed.
+            again = decide(self.tracker().observed(inv_id) or Observed())
+            if isinstance(again, Outcome):
+                return again
         warning = self._read_sink(inv_id, obs)
         final = decide(obs)
         assert isinstance(final, Outcome)
@@ -167,6 +176,7 @@ class KubernetesExecutor:
         """Read the result from the Job's sink directly, into ``obs``; a warning if it cannot
         be read (the outcome then rests on the termination message's summary)."""
         kv = kv_sink_of(obs.job)
+        self.sink_reads += 1
         if kv is None:
             name = f"{job_name(inv_id)}-result"
             obs.configmap = self.kube.get("v1", "ConfigMap", self.namespace, name) or {}
@@ -174,7 +184,6 @@ class KubernetesExecutor:
             return None
         bucket, alias = kv
         obs.kv_fresh = True
-        self.kv_reads += 1
         try:
             obs.kv_value = kv_results.read(self.kv.credential, bucket, alias, inv_id)
         except ToolpodError as e:

@@ -103,17 +103,20 @@ def test_runner_exit_2_fails_at_once_with_its_result(
     assert wait_no_toolpod_objects(kube, namespace) == []
 
 
+@pytest.mark.parametrize(("backoff_limit", "attempts"), [(0, 1), (1, 2)])
 def test_runner_exit_3_on_a_refused_connection(
-    cluster: Cluster, kube: Kube, namespace: str
+    cluster: Cluster, kube: Kube, namespace: str, backoff_limit: int, attempts: int
 ) -> None:
     from tests.fixtures._process import free_port
 
     credential_secret(kube, namespace, "nats_main", {"url": f"nats://127.0.0.1:{free_port()}"})
-    with make_toolpod(cluster, namespace, backoff_limit=0) as tp:
-        out = tp.run_sync(nats_invocation("kv_get", bucket="b", key="k"), 120)
+    with make_toolpod(cluster, namespace, backoff_limit=backoff_limit) as tp:
+        # exit 3 counts against backoffLimit: the Job runs another Pod after its backoff
+        out = tp.run_sync(nats_invocation("kv_get", bucket="b", key="k"), 180)
     assert (out.status, out.exit_code) == ("error", 3), out
     assert out.result["error"]["kind"] == "connection"
     assert out.result["error"]["retriable"] is True
+    assert out.result["attempt"] == attempts  # which Pod of the Job gave the result
 
 
 def _paused_consume(cluster: Cluster, namespace: str, nats: Any) -> tuple[Toolpod, dict[str, Any]]:

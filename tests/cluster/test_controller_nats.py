@@ -120,7 +120,7 @@ def assert_from_the_bucket_watcher(toolpod: Toolpod, bucket: str) -> None:
     executor = toolpod.executor
     assert isinstance(executor, KubernetesExecutor)
     assert executor.kv.delivered[(bucket, "nats_main")] >= 1
-    assert executor.kv_reads == 0
+    assert executor.sink_reads == 0
 
 
 @pytest.mark.usefixtures("creds")

@@ -129,3 +129,24 @@ def test_a_direct_read_gives_the_value_none_or_a_clear_error(nats: Nats) -> None
     assert kv_results.read(credential, bucket, "nats_main", "absent") is None
     with pytest.raises(NotFoundError, match="bucket not found"):
         kv_results.read(credential, "no_such_bucket", "nats_main", "inv")
+
+
+def test_a_result_can_wait_for_a_starting_watcher_to_deliver_what_is_there(
+    nats: Nats, watchers: Callable[..., tuple[KvWatchers, Seen]]
+) -> None:
+    bucket = nats.kv_bucket()
+    key = (bucket, "nats_main")
+    put(nats.server, bucket, "finished-while-no-controller-ran", "{}")
+    gate = threading.Event()
+
+    def slow_credential(alias: str) -> NatsTarget:
+        gate.wait(10)  # reading the Secret and connecting take a moment after a restart
+        return target_of(nats.server)(alias)
+
+    w, seen = watchers(slow_credential)
+    assert not w.wait_synced(key, 0.1), "no watcher runs yet"
+    w.ensure(bucket, "nats_main")
+    threading.Timer(0.2, gate.set).start()
+    assert w.wait_synced(key, 10)
+    assert (bucket, "finished-while-no-controller-ran", "{}") in seen.values
+    assert not w.wait_synced(key, 0.1), "synced already: the caller reads for itself"
