@@ -34,22 +34,52 @@ cancelled).
 def common(fn: F) -> F:
     """Options shared by every command, each also read from its environment variable."""
     options = [
-        click.option("--executor", type=click.Choice(EXECUTORS), default="kubernetes",
-                     envvar="TOOLPOD_EXECUTOR", show_envvar=True, show_default=True),
-        click.option("--namespace", "-n", envvar="TOOLPOD_NAMESPACE", show_envvar=True,
-                     help="Namespace of the Jobs (default: toolpod)."),
+        click.option(
+            "--executor",
+            type=click.Choice(EXECUTORS),
+            default="kubernetes",
+            envvar="TOOLPOD_EXECUTOR",
+            show_envvar=True,
+            show_default=True,
+        ),
+        click.option(
+            "--namespace",
+            "-n",
+            envvar="TOOLPOD_NAMESPACE",
+            show_envvar=True,
+            help="Namespace of the Jobs (default: toolpod).",
+        ),
         click.option("--kubeconfig", envvar="KUBECONFIG", show_envvar=True),
         click.option("--image", envvar="TOOLPOD_IMAGE", show_envvar=True, help="Runner image."),
-        click.option("--host-network/--no-host-network", default=None,
-                     envvar="TOOLPOD_HOST_NETWORK", show_envvar=True,
-                     help="Local clusters only: runner Pods on the host network."),
-        click.option("--keep/--no-keep", default=None, envvar="TOOLPOD_KEEP", show_envvar=True,
-                     help="Keep Jobs after the outcome (debugging)."),
-        click.option("--credentials", envvar="TOOLPOD_CREDENTIALS", show_envvar=True,
-                     help="local executor: directory of credential alias files."),
-        click.option("--output", "-o", type=click.Choice(["json", "yaml", "table"]),
-                     default="json", envvar="TOOLPOD_OUTPUT", show_envvar=True,
-                     show_default=True),
+        click.option(
+            "--host-network/--no-host-network",
+            default=None,
+            envvar="TOOLPOD_HOST_NETWORK",
+            show_envvar=True,
+            help="Local clusters only: runner Pods on the host network.",
+        ),
+        click.option(
+            "--keep/--no-keep",
+            default=None,
+            envvar="TOOLPOD_KEEP",
+            show_envvar=True,
+            help="Keep Jobs after the outcome (debugging).",
+        ),
+        click.option(
+            "--credentials",
+            envvar="TOOLPOD_CREDENTIALS",
+            show_envvar=True,
+            help="local executor: directory of credential alias files.",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Choice(["json", "yaml", "table"]),
+            default="json",
+            envvar="TOOLPOD_OUTPUT",
+            show_envvar=True,
+            show_default=True,
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -86,7 +86,11 @@ class Kube:
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         params = self.api.param_serialize(
-            method, url, query_params=query, header_params=headers, body=body,
+            method,
+            url,
+            query_params=query,
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:

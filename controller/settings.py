@@ -40,9 +40,7 @@ class Settings:
     deadline_grace_s: int = 30
     #: ttlSecondsAfterFinished: the safety net when the controller is not there to delete.
     ttl_after_finished_s: int = 300
-    requests: Mapping[str, str] = field(
-        default_factory=lambda: {"cpu": "50m", "memory": "64Mi"}
-    )
+    requests: Mapping[str, str] = field(default_factory=lambda: {"cpu": "50m", "memory": "64Mi"})
     limits: Mapping[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "256Mi"})
     #: Default result sink when the invocation names none.
     result_sink: ResultSink = "configmap"

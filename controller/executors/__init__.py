@@ -1,8 +1,8 @@
 """Executors: where an invocation runs. One interface, one module per backend, one registry.
 
-    kubernetes  a Job per invocation on a cluster (the product)
-    local       the same ``toolpod-runner run`` as a subprocess, same spec and credential
-                files, same result contract (trying toolpod without a cluster)
+kubernetes  a Job per invocation on a cluster (the product)
+local       the same ``toolpod-runner run`` as a subprocess, same spec and credential
+            files, same result contract (trying toolpod without a cluster)
 """
 
 from __future__ import annotations

@@ -236,8 +236,10 @@ class KubernetesExecutor:
                 continue
             labels = obs.job["metadata"].get("labels") or {}
             decision = decide(obs)
-            state = decision.status if isinstance(decision, Outcome) else (
-                "running" if decision is None else "finished"
+            state = (
+                decision.status
+                if isinstance(decision, Outcome)
+                else ("running" if decision is None else "finished")
             )
             rows.append(
                 {
