@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("toolpod.controller")
 
 Bucket = tuple[str, str]
+CONNECTION_NAME = "toolpod-controller"
 #: on_value(bucket, key, text): a value the watcher saw (called on the watcher's thread).
 OnValue = Callable[[str, str, str], None]
 #: credential(alias) -> where and as whom to connect (blocking: reads a Secret).
@@ -83,7 +84,7 @@ async def _get(target: NatsTarget, bucket: str, key: str) -> str | None:
     from runner.natsconn import session, translate
 
     what = f"reading result {key} from KV bucket '{bucket}'"
-    async with session(target, what) as (_nc, js):
+    async with session(target, what, CONNECTION_NAME) as (_nc, js):
         try:
             entry = await (await js.key_value(bucket)).get(key)
         except KeyNotFoundError:
@@ -199,7 +200,7 @@ class KvWatchers:
         what = f"watching results in KV bucket '{bucket}'"
         # The runner's connection (no reconnect loop): a lost server ends the watch, and the
         # caller starts a fresh one, which re-delivers the last value of every key.
-        async with session(target, what) as (nc, js):
+        async with session(target, what, CONNECTION_NAME) as (nc, js):
             try:
                 kv = await js.key_value(bucket)
                 watcher = await kv.watch(">", ignore_deletes=True)

@@ -116,7 +116,7 @@ def _import_nats(server: str) -> Any:
     return nats
 
 
-async def connect(target: NatsTarget, what: str) -> Client:
+async def connect(target: NatsTarget, what: str, name: str = "toolpod-runner") -> Client:
     """Connect once, without reconnect loops: a Job that cannot connect should fail fast."""
     nats = _import_nats(target.server)
 
@@ -137,7 +137,7 @@ async def connect(target: NatsTarget, what: str) -> Client:
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0.2,
                 error_cb=quiet,
-                name="toolpod-runner",
+                name=name,  # what `nats server report connections` shows
             ),
             timeout=2 * CONNECT_TIMEOUT_S + 1,
         )
@@ -146,9 +146,11 @@ async def connect(target: NatsTarget, what: str) -> Client:
 
 
 @asynccontextmanager
-async def session(target: NatsTarget, what: str) -> AsyncIterator[tuple[Client, JetStreamContext]]:
+async def session(
+    target: NatsTarget, what: str, name: str = "toolpod-runner"
+) -> AsyncIterator[tuple[Client, JetStreamContext]]:
     """A connection and its JetStream context, closed (and flushed) on exit."""
-    nc = await connect(target, what)
+    nc = await connect(target, what, name)
     try:
         yield nc, nc.jetstream(timeout=5.0)
     finally:
