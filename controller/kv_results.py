@@ -156,11 +156,13 @@ class KvWatchers:
             return
 
         async def shutdown() -> None:
-            # nats-py's own tasks (heartbeat checks of the ordered consumers) included
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+            # The watchers first, so each closes its connection; then whatever nats-py left
+            # (heartbeat checks of the ordered consumers), so the loop closes with no task.
+            for group in (list(self._tasks.values()), None):
+                tasks = group or [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=5)
