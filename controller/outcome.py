@@ -210,7 +210,7 @@ def last_termination(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[
     attempt is that Pod's place (1-based) among the Job's Pods in creation order."""
     ordered = sorted(
         pods.values(),
-        key=lambda p: ((p.get("metadata") or {}).get("creationTimestamp") or "", _name(p)),
+        key=lambda p: ((p.get("metadata") or {}).get("creationTimestamp") or "", name_of(p)),
     )
     for index in range(len(ordered) - 1, -1, -1):
         for cs in (ordered[index].get("status") or {}).get("containerStatuses") or []:
@@ -220,7 +220,7 @@ def last_termination(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[
     return None, None
 
 
-def _name(obj: dict[str, Any]) -> str:
+def name_of(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from controller import labels as L
-from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of
+from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of, name_of
 from controller.watch import Handlers, Informer
 
 Obj = dict[str, Any]
@@ -28,10 +28,6 @@ ListFactory = Callable[[str, str, str], Any]
 
 def _id(obj: Obj) -> str | None:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(L.INVOCATION)
-
-
-def _name(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
 
 
 def _uid(obj: Obj | None) -> str | None:
@@ -138,9 +134,9 @@ class Tracker:
         with self._lock:
             if kind == "DELETED":
                 if inv in self._obs:
-                    self._obs[inv].pods.pop(_name(pod), None)
+                    self._obs[inv].pods.pop(name_of(pod), None)
             else:
-                self._obs.setdefault(inv, Observed()).pods[_name(pod)] = pod
+                self._obs.setdefault(inv, Observed()).pods[name_of(pod)] = pod
             self._evaluate(inv)
 
     def _cm(self, kind: str, cm: Obj) -> None:
@@ -174,7 +170,7 @@ class Tracker:
                 obs.pods = {}
             for pod in pods:
                 if inv := _id(pod):
-                    self._obs.setdefault(inv, Observed()).pods[_name(pod)] = pod
+                    self._obs.setdefault(inv, Observed()).pods[name_of(pod)] = pod
 
     def _replace_cms(self, cms: list[Obj]) -> None:
         with self._lock:
