@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -45,6 +48,24 @@ def local_settings(cluster: Cluster, namespace: str, **changes: Any) -> Settings
         backoff_limit=1,
     )
     return base.with_(**changes)
+
+
+def toolpod_cli(
+    cluster: Cluster, namespace: str, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """The `toolpod` CLI in a process of its own, set up for the local cluster the way an
+    operator would: by environment."""
+    s = local_settings(cluster, namespace)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "TOOLPOD_NAMESPACE": namespace,
+        "TOOLPOD_IMAGE": s.image,
+        "TOOLPOD_HOST_NETWORK": "true",
+        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
+    }
+    cmd = [sys.executable, "-m", "controller.cli", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def make_toolpod(cluster: Cluster, namespace: str, **changes: Any) -> Toolpod:

@@ -5,9 +5,7 @@ A broken invocation exits 2 without creating anything."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from controller.k8s import Kube
 from ._cluster import Cluster
 from .controller_helpers import (  # noqa: F401  (fixtures)
     credential_secret,
-    local_settings,
+    toolpod_cli,
     toolpod_objects,
     wait_no_toolpod_objects,
 )
@@ -31,17 +29,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def toolpod_run(
     cluster: Cluster, namespace: str, spec: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    s = local_settings(cluster, namespace)
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "TOOLPOD_NAMESPACE": namespace,
-        "TOOLPOD_IMAGE": s.image,
-        "TOOLPOD_HOST_NETWORK": "true",
-        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
-    }
-    cmd = [sys.executable, "-m", "controller.cli", "run", str(spec), *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
+    return toolpod_cli(cluster, namespace, "run", str(spec), *extra)
 
 
 def example(name: str, tmp_path: Path, **tool: Any) -> Path:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -21,6 +18,7 @@ from .controller_helpers import (  # noqa: F401  (fixtures)
     local_settings,
     make_toolpod,
     nats_invocation,
+    toolpod_cli,
     toolpod_objects,
     wait_no_toolpod_objects,
 )
@@ -107,39 +105,13 @@ def test_cli_submit_then_wait_in_another_process(
     bucket = nats.kv_bucket()
     spec = tmp_path / "put.json"
     spec.write_text(json.dumps(nats_invocation("kv_put", bucket=bucket, key="k", value=1)))
-    s = local_settings(cluster, namespace)
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "TOOLPOD_NAMESPACE": namespace,
-        "TOOLPOD_IMAGE": s.image,
-        "TOOLPOD_HOST_NETWORK": "1",
-        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
-    }
-    toolpod = [sys.executable, "-m", "controller.cli"]
-    submitted = subprocess.run(
-        [*toolpod, "submit", str(spec)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    submitted = toolpod_cli(cluster, namespace, "submit", str(spec), timeout=60)
     assert submitted.returncode == 0, submitted.stderr
     inv_id = submitted.stdout.strip()
-    waited = subprocess.run(
-        [*toolpod, "wait", inv_id, "-o", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    waited = toolpod_cli(cluster, namespace, "wait", inv_id, "-o", "json", timeout=120)
     assert waited.returncode == 0, waited.stderr
     assert json.loads(waited.stdout)["data"]["revision"] == 1
-    gone = subprocess.run(
-        [*toolpod, "get", inv_id], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    gone = toolpod_cli(cluster, namespace, "get", inv_id, timeout=60)
     assert gone.returncode == 2, gone  # collected by wait: the Job is deleted
     assert "no invocation" in gone.stderr
     assert wait_no_toolpod_objects(kube, namespace) == []

@@ -156,7 +156,7 @@ def test_the_cli_exits_2_naming_the_field_before_connecting(operation: str, mist
     import json
     import subprocess
 
-    from tests.fixtures.runner_cli import runner_command
+    from controller.executors.local import runner_command
 
     fields = dict(REQUIRED[operation])
     if mistake == "wrong type":

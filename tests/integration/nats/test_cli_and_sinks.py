@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.executors.local import runner_command
 from tests.fixtures.nats import Nats
-from tests.fixtures.runner_cli import run, runner_command
+from tests.fixtures.runner_cli import run
 
 pytestmark = pytest.mark.integration
 
