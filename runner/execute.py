@@ -219,10 +219,10 @@ async def _dispose(client: SourceClient, tool: Any, source: str) -> dict[str, An
 
 async def _drain(run: Run, client: SourceClient, source: str) -> Performed:
     tool: Any = run.invocation.tool
-    spelling, behaviour = parse_ack_mode(tool.ack)
+    ack_mode, behaviour = parse_ack_mode(tool.ack)
     messages = await client.poll(PollOptions(batch=tool.batch, timeout_ms=tool.timeout_ms))
     try:
-        data = _drain_data(tool, source, spelling, behaviour, messages, client.supports_handles)
+        data = _drain_data(tool, source, ack_mode, behaviour, messages, client.supports_handles)
     except BaseException:
         await _release(client, [m.handle for m in messages])
         raise
@@ -233,7 +233,7 @@ async def _drain(run: Run, client: SourceClient, source: str) -> Performed:
 def _drain_data(
     tool: Any,
     source: str,
-    spelling: str,
+    ack_mode: str,
     behaviour: AckBehaviour,
     messages: list[Message],
     handles: bool,
@@ -253,7 +253,7 @@ def _drain_data(
             "count": len(body),
             "messages": body,
             "acked": False,
-            "ack_mode": spelling,
+            "ack_mode": ack_mode,
             "ack_ids": ack_ids,
         }
     return {
@@ -262,7 +262,7 @@ def _drain_data(
         "operation": "poll",
         "count": len(body),
         "acked": False,
-        "ack_mode": spelling,
+        "ack_mode": ack_mode,
         "ack_ids": ack_ids,
         "messages": body,
         "metrics": {"noetl_subscription_messages_fetched_total": len(body), "source": source},

@@ -1,7 +1,8 @@
 """Ack modes of a drain (SPEC §3), shared by ``subscription`` and the nats tool's ``js_consume``.
 
 Users write any of several spellings (NoETL's vocabulary, booleans included); the executor only
-ever sees one of four behaviours.
+ever sees one of four behaviours, and the result reports the canonical name NoETL's own parser
+gives the spelling (bool ``true`` → ``on_success``, ``"true"`` → ``auto``), never the caller's.
 """
 
 from __future__ import annotations
@@ -17,29 +18,29 @@ class AckBehaviour(StrEnum):
     NONE = "none"  # ack nothing and surface no handles
 
 
-_SPELLINGS: dict[str, AckBehaviour] = {
-    "on_success": AckBehaviour.ACK_ALL,
-    "auto": AckBehaviour.ACK_ALL,
-    "true": AckBehaviour.ACK_ALL,
-    "manual": AckBehaviour.MANUAL,
-    "false": AckBehaviour.MANUAL,
-    "defer": AckBehaviour.DEFER,
-    "none": AckBehaviour.NONE,
-    "peek": AckBehaviour.NONE,
+#: lowercased spelling → (NoETL's canonical name, behaviour). NoETL keeps ``auto`` apart from
+#: ``on_success`` in its name though both ack, and reads the string ``"true"`` as ``auto``.
+_SPELLINGS: dict[str, tuple[str, AckBehaviour]] = {
+    "on_success": ("on_success", AckBehaviour.ACK_ALL),
+    "auto": ("auto", AckBehaviour.ACK_ALL),
+    "true": ("auto", AckBehaviour.ACK_ALL),
+    "manual": ("manual", AckBehaviour.MANUAL),
+    "false": ("manual", AckBehaviour.MANUAL),
+    "defer": ("defer", AckBehaviour.DEFER),
+    "none": ("none", AckBehaviour.NONE),
+    "peek": ("none", AckBehaviour.NONE),
 }
+_BOOLEANS = {True: ("on_success", AckBehaviour.ACK_ALL), False: ("manual", AckBehaviour.MANUAL)}
 VALID_ACK_MODES = tuple(_SPELLINGS)
 
 
 def parse_ack_mode(value: Any) -> tuple[str, AckBehaviour]:
-    """``(spelling as given, lowercased; behaviour)``. Raises ``ValueError`` listing valid modes."""
+    """``(canonical name, behaviour)``. Raises ``ValueError`` listing the valid modes."""
     if isinstance(value, bool):
-        spelling = "true" if value else "false"
-    elif isinstance(value, str):
-        spelling = value.strip().lower()
-    else:
-        spelling = ""
+        return _BOOLEANS[value]
+    spelling = value.strip().lower() if isinstance(value, str) else ""
     if spelling not in _SPELLINGS:
         raise ValueError(
             f"{value!r} is not an ack mode; valid: {', '.join(VALID_ACK_MODES)} or a boolean"
         )
-    return spelling, _SPELLINGS[spelling]
+    return _SPELLINGS[spelling]

@@ -129,32 +129,35 @@ def test_nothing_that_was_not_returned_is_acked(nats: Nats, drain: tuple[str, st
 
 
 @pytest.mark.parametrize(
-    ("ack", "acked", "ack_ids", "per_message_handle"),
+    ("ack", "ack_mode", "acked", "ack_ids", "per_message_handle"),
     [
-        ("on_success", True, False, False),
-        ("AUTO", True, False, False),
-        (True, True, False, False),
-        ("manual", False, True, False),
-        (False, False, True, False),
-        ("defer", False, True, True),
-        ("none", False, False, False),
-        ("Peek", False, False, False),
+        ("on_success", "on_success", True, False, False),
+        ("AUTO", "auto", True, False, False),
+        (True, "on_success", True, False, False),
+        ("TRUE", "auto", True, False, False),
+        ("manual", "manual", False, True, False),
+        (False, "manual", False, True, False),
+        ("defer", "defer", False, True, True),
+        ("none", "none", False, False, False),
+        ("Peek", "none", False, False, False),
     ],
 )
 def test_ack_modes(
     nats: Nats,
     drain: tuple[str, str, str],
     ack: Any,
+    ack_mode: str,
     acked: bool,
     ack_ids: bool,
     per_message_handle: bool,
 ) -> None:
+    """``ack_mode`` is NoETL's canonical name for the spelling, never the caller's."""
     stream, consumer, prefix = drain
     publish_n(nats, prefix, 3)
     out = poll(nats, drain, ack=ack, timeout_ms=500)
     assert out.data["count"] == 3
     assert out.data["acked"] is acked
-    assert out.data["ack_mode"] == str(ack).lower()
+    assert out.data["ack_mode"] == ack_mode
     assert bool(out.data["ack_ids"]) is ack_ids
     assert all(("ack_id" in m) is per_message_handle for m in out.data["messages"])
     assert consumer_state(nats, stream, consumer)[1] == (0 if acked else 3)
