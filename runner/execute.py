@@ -238,6 +238,8 @@ def _drain_data(
     messages: list[Message],
     handles: bool,
 ) -> dict[str, Any]:
+    if tool.kind == "nats":
+        return _js_consume_data(tool, messages)
     with_handle = behaviour is AckBehaviour.DEFER and handles
     ack_ids = (
         [m.handle for m in messages]
@@ -245,17 +247,6 @@ def _drain_data(
         else []
     )
     body = [m.to_json(with_handle=with_handle) for m in messages]
-    if tool.kind == "nats":  # js_consume's shape (SPEC §2)
-        return {
-            "status": "success",
-            "stream": tool.stream,
-            "consumer": tool.consumer,
-            "count": len(body),
-            "messages": body,
-            "acked": False,
-            "ack_mode": ack_mode,
-            "ack_ids": ack_ids,
-        }
     return {
         "status": "success",
         "source": source,
@@ -266,6 +257,20 @@ def _drain_data(
         "ack_ids": ack_ids,
         "messages": body,
         "metrics": {"noetl_subscription_messages_fetched_total": len(body), "source": source},
+    }
+
+
+def _js_consume_data(tool: Any, messages: list[Message]) -> dict[str, Any]:
+    """NoETL's js_consume result (SPEC §2): its message shape, and no ack_mode or ack_ids."""
+    from runner.sources.nats import js_consume_message
+
+    return {
+        "status": "success",
+        "stream": tool.stream,
+        "consumer": tool.consumer,
+        "count": len(messages),
+        "messages": [js_consume_message(m) for m in messages],
+        "acked": False,
     }
 
 

@@ -144,6 +144,15 @@ def to_message(msg: Msg) -> Message:
     )
 
 
+def js_consume_message(message: Message) -> dict[str, Any]:
+    """A drained message in NoETL's ``js_consume`` shape (SPEC §2): the positional metadata at
+    the top level beside ``data`` and ``headers``, as playbooks read ``messages[i].subject``."""
+    out: dict[str, Any] = {**message.metadata, "data": message.data}
+    if message.encoding:
+        out["encoding"] = message.encoding
+    return out | {"headers": message.headers}
+
+
 async def open_source(tool: Any, credentials: Path, warn: Any) -> NatsSource:
     """Open a drain on ``tool.stream``/``tool.consumer`` (subscription or js_consume)."""
     target = resolve_target(explicit_fields(tool), tool.auth, credentials)
