@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: The least time given to fetch messages the server already reported as waiting.
 _TRANSFER_S = 1.0
+#: JetStream API error codes (``err_code``) of a missing stream and a missing consumer.
+_STREAM_NOT_FOUND, _CONSUMER_NOT_FOUND = 10059, 10014
 #: How long to look for ready redeliveries when the server reports no new messages waiting.
 _PROBE_S = 0.25
 
@@ -54,17 +56,25 @@ class NatsSource:
         try:
             await self._js.consumer_info(self.stream, self.consumer)
             sub = await self._js.pull_subscribe_bind(self.consumer, self.stream)
-        except JsNotFound:
-            raise NotFoundError(
-                f"{self.what}: the stream or its durable consumer does not exist "
-                "(create the consumer before draining it)"
-            ) from None
+        except JsNotFound as e:
+            raise self._not_found(e.err_code) from None
         except Exception as e:
             raise translate(e, self.what) from e
         try:
             return [to_message(m) for m in await self._drain(sub, options)]
         finally:
             await sub.unsubscribe()
+
+    def _not_found(self, err_code: int | None) -> NotFoundError:
+        """Tell a missing stream from a missing consumer by the server's code, as NoETL does."""
+        if err_code == _STREAM_NOT_FOUND:
+            return NotFoundError(f"{self.what}: stream '{self.stream}' does not exist")
+        if err_code == _CONSUMER_NOT_FOUND:
+            return NotFoundError(
+                f"{self.what}: durable consumer '{self.consumer}' does not exist on stream "
+                f"'{self.stream}' (create the consumer before draining it)"
+            )
+        return NotFoundError(f"{self.what}: the stream or its durable consumer does not exist")
 
     async def _drain(self, sub: Any, options: PollOptions) -> list[Msg]:
         # Wait up to the timeout for one message (nats-py answers at once when one is ready),

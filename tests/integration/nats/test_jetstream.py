@@ -120,8 +120,18 @@ def test_consume_with_ack_false_leaves_messages_for_redelivery(nats: Nats) -> No
     assert redelivered.data["messages"][0]["delivered"] == 2
 
 
-def test_consume_from_a_missing_consumer_names_stream_and_consumer(nats: Nats) -> None:
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("stream", "stream 'NO_STREAM' does not exist"),
+        ("consumer", "durable consumer 'ghost' does not exist on stream '{stream}'"),
+    ],
+)
+def test_consume_tells_a_missing_stream_from_a_missing_consumer(nats: Nats, missing: str, says: str) -> None:
+    """The server's codes 10059 / 10014 tell them apart, and so does NoETL."""
     stream, _ = nats.stream()
-    out = nats.tool("js_consume", stream=stream, consumer="ghost", timeout_ms=100)
+    target = {"stream": "NO_STREAM", "consumer": "ghost"} if missing == "stream" else {"stream": stream, "consumer": "ghost"}
+    out = nats.tool("js_consume", timeout_ms=100, **target)
     assert out.code == 2
-    assert f"stream '{stream}' consumer 'ghost'" in out.error
+    assert says.format(stream=stream) in out.error
+    assert "stream or its durable consumer" not in out.error

@@ -210,6 +210,24 @@ def test_headers_are_normalised_and_payloads_decoded(
     assert msgs[2]["encoding"] == "base64"
 
 
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("stream", "stream 'NO_STREAM' does not exist"),
+        ("consumer", "durable consumer 'ghost' does not exist on stream '{stream}'"),
+    ],
+)
+def test_a_missing_stream_and_a_missing_consumer_get_distinct_messages(
+    nats: Nats, missing: str, says: str
+) -> None:
+    """The server's codes 10059 / 10014 tell them apart, and so does NoETL."""
+    stream, _ = nats.stream()
+    target = ("NO_STREAM", "ghost") if missing == "stream" else (stream, "ghost")
+    out = cli.run(spec(*target, timeout_ms=100), nats.creds)
+    assert (out.code, out.result["error"]["kind"]) == (2, "execution")
+    assert says.format(stream=stream) in out.error
+
+
 @pytest.mark.parametrize("missing", ["stream", "consumer"])
 def test_a_missing_required_field_exits_2_naming_it(nats: Nats, missing: str) -> None:
     tool = spec("S", "c")["tool"]
