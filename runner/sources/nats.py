@@ -24,6 +24,7 @@ from runner.natsconn import (
     translate,
 )
 from runner.sources.base import DisposeOutcome, Disposition, Message, PollOptions
+from runner.sources.nats_headers import grouped, header_pairs, keep_header_pairs
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -48,6 +49,7 @@ class NatsSource:
     @classmethod
     async def open(cls, target: NatsTarget, stream: str, consumer: str) -> NatsSource:
         nc = await connect(target, f"stream '{stream}' consumer '{consumer}'")
+        keep_header_pairs(nc)  # repeated headers keep every value (SPEC §3)
         return cls(nc, stream, consumer)
 
     async def poll(self, options: PollOptions) -> list[Message]:
@@ -135,14 +137,14 @@ def _ack_body(disposition: Disposition, delay_ms: int) -> bytes:
 
 def to_message(msg: Msg) -> Message:
     meta = msg.metadata
-    raw_headers = dict(msg.headers or {})
+    pairs = header_pairs(msg.headers)
     fields = payload_fields(msg.data or b"")
     return Message(
         id=str(meta.sequence.stream),
         data=fields["data"],
         encoding=fields.get("encoding"),
-        headers=normalise_headers(raw_headers),
-        attributes=raw_headers,
+        headers=normalise_headers(pairs),
+        attributes=grouped(pairs),
         metadata={
             "subject": msg.subject,
             "stream_seq": meta.sequence.stream,

@@ -11,6 +11,7 @@ import pytest
 from runner.codec import decode_payload, encode_value, normalise_headers
 from runner.errors import ConfigurationError
 from runner.natsconn import resolve_target
+from runner.sources.nats_headers import parse_pairs
 from runner.tools.nats_kv import subject_filter
 
 
@@ -96,3 +97,18 @@ def test_a_broken_credential_file_does_not_echo_its_content(tmp_path: Path) -> N
 def test_aliases_cannot_escape_the_credentials_directory(tmp_path: Path, alias: str) -> None:
     with pytest.raises(ConfigurationError, match="not a valid credential alias"):
         resolve_target({}, alias, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("block", "pairs"),
+    [
+        (b"NATS/1.0\r\nX-Multi: a\r\nX-Multi: b\r\n\r\n", [("X-Multi", "a"), ("X-Multi", "b")]),
+        (b"NATS/1.0\r\nA:1\r\nB:\t two words \r\n\r\n", [("A", "1"), ("B", "two words")]),
+        (b"NATS/1.0\r\nUrl: http://x:1/y\r\n\r\n", [("Url", "http://x:1/y")]),
+        (b"NATS/1.0\r\nno colon\r\nBad Name: v\r\n\xff: v\r\nOk: \xff\r\n\r\n", [("Ok", "\ufffd")]),
+        (b"NATS/1.0 408 Request Timeout\r\n\r\n", []),
+    ],
+)
+def test_the_raw_nats_header_block_keeps_every_line(block: bytes, pairs: list[tuple[str, str]]) -> None:
+    """nats-py's dict keeps the last value of a repeated name; the block keeps them all."""
+    assert parse_pairs(block) == pairs

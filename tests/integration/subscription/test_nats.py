@@ -210,6 +210,17 @@ def test_headers_are_normalised_and_payloads_decoded(
     assert msgs[2]["encoding"] == "base64"
 
 
+def test_a_repeated_header_keeps_every_value_in_order(
+    nats: Nats, drain: tuple[str, str, str]
+) -> None:
+    """SPEC §3: several values → a list, in ``headers`` and (names as sent) in ``attributes``."""
+    pairs = [("X-Multi", "a"), ("X-One", "1"), ("X-Multi", "b"), ("x-multi", "c")]
+    nats.publish(f"{drain[2]}.m", [b"{}"], headers=pairs)
+    (msg,) = poll(nats, drain, timeout_ms=500).data["messages"]
+    assert msg["headers"] == {"x-multi": ["a", "b", "c"], "x-one": "1"}
+    assert msg["attributes"] == {"X-Multi": ["a", "b"], "X-One": "1", "x-multi": "c"}
+
+
 @pytest.mark.parametrize(
     ("missing", "says"),
     [
