@@ -9,7 +9,6 @@ is how the Job passes them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -152,7 +151,11 @@ async def _run(
         log.event(logger, e.message, logging.ERROR, error_kind=e.kind)
         return e.exit_code
     try:
+        await sink.prepare()  # before the invocation acts: its result must have a place to go
         result = await _invoke(spec_path, creds, sink, attempt)
+    except ToolpodError as e:
+        log.event(logger, e.message, logging.ERROR, error_kind=e.kind)
+        return e.exit_code
     finally:
         await sink.close()
     _termination_message(result)
@@ -171,13 +174,15 @@ async def _run(
 async def _invoke(spec_path: str, creds: Path, sink: Any, attempt: int) -> ToolResult:
     from runner.execute import Run, execute
     from runner.result import now_rfc3339
-    from runner.spec.invocation import parse_invocation
+    from runner.spec.invocation import identity, parse_invocation
 
     started = now_rfc3339()
+    data: Any = None
     try:
-        invocation = parse_invocation(_load(spec_path))
+        data = _load(spec_path)
+        invocation = parse_invocation(data)
     except ConfigurationError as e:
-        return await _rejected(e, sink, started, attempt)
+        return await _rejected(e, sink, started, attempt, identity(data))
     tool = invocation.tool
     log.bind(
         execution_id=invocation.execution_id,
@@ -189,12 +194,15 @@ async def _invoke(spec_path: str, creds: Path, sink: Any, attempt: int) -> ToolR
     return await execute(Run(invocation, creds, sink, attempt=attempt))
 
 
-async def _rejected(e: ConfigurationError, sink: Any, started: str, attempt: int) -> ToolResult:
-    """An invocation that failed validation still gets a result (status error, exit 2)."""
+async def _rejected(
+    e: ConfigurationError, sink: Any, started: str, attempt: int, ids: dict[str, str]
+) -> ToolResult:
+    """An invocation that failed validation still gets a result (status error, exit 2), under
+    its own id when that id is valid: a nats-kv sink keys the result by it."""
     from runner.result import ToolResult, now_rfc3339
 
     result = ToolResult.from_error(
-        e, started_at=started, finished_at=now_rfc3339(), attempt=attempt
+        e, started_at=started, finished_at=now_rfc3339(), attempt=attempt, **ids
     )
     try:
         await sink.write(result)
@@ -204,24 +212,16 @@ async def _rejected(e: ConfigurationError, sink: Any, started: str, attempt: int
 
 
 def _load(spec_path: str) -> Any:
-    try:
-        text = sys.stdin.read() if spec_path == "-" else Path(spec_path).read_text()
-    except OSError as e:
-        raise ConfigurationError(f"--spec {spec_path}: cannot read it ({e.strerror})") from None
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass  # YAML is a superset; let it report the position
-    import yaml
+    from runner.document import parse_document, read_bounded
 
+    what = f"--spec {spec_path}"
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigurationError(f"--spec {spec_path}: not valid YAML or JSON{where}") from None
+        if spec_path == "-":
+            return parse_document(read_bounded(sys.stdin.buffer, what), what)
+        with Path(spec_path).open("rb") as stream:
+            return parse_document(read_bounded(stream, what), what)
+    except OSError as e:
+        raise ConfigurationError(f"{what}: cannot read it ({e.strerror})") from None
 
 
 #: Kubernetes reads at most 4096 bytes of the termination message.

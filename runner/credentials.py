@@ -6,48 +6,51 @@ it is never logged, never echoed in an error, and parse errors say only *where* 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from runner.document import parse_json, read_bounded
 from runner.errors import ConfigurationError
 
 #: Where the Job mounts the credential aliases (a projected volume of Secrets).
 DEFAULT_CREDENTIALS_DIR = "/etc/toolpod/credentials"
-_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: A Secret key's characters (and a file name's): no '/', no leading dot, no newline.
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+#: A credential is a few small fields or one PEM bundle; more is not a credential.
+MAX_CREDENTIAL_BYTES = 1024 * 1024
 
 
 def credentials_dir(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("TOOLPOD_CREDENTIALS") or DEFAULT_CREDENTIALS_DIR)
 
 
+def is_alias(alias: str) -> bool:
+    """Whether ``alias`` names a file in the credentials directory and nothing else."""
+    return _ALIAS.fullmatch(alias) is not None and ".." not in alias
+
+
 def load_alias(directory: Path, alias: str) -> dict[str, Any]:
     """The credential JSON behind ``alias``; ``ConfigurationError`` naming what is wrong."""
-    if not _ALIAS.match(alias) or ".." in alias:
+    if not is_alias(alias):
+        # Not echoed: an invalid alias may be anything, a pasted secret or a newline included.
         raise ConfigurationError(
-            f"auth '{alias}' is not a valid credential alias (letters, digits, '.', '_', '-')"
+            f"auth: not a valid credential alias (got {len(alias)} characters; allowed: "
+            "letters, digits, '.', '_', '-', at most 253, starting with a letter or digit)"
         )
-    path = directory / alias
+    what = f"credential alias '{alias}'"
     try:
-        text = path.read_text()
+        with (directory / alias).open("rb") as stream:
+            text = read_bounded(stream, what, MAX_CREDENTIAL_BYTES)
     except FileNotFoundError:
         raise ConfigurationError(
-            f"credential alias '{alias}' not found: no file {alias} in {directory} "
+            f"{what} not found: no file {alias} in {directory} "
             "(mount the Secret there or pass --credentials DIR)"
         ) from None
     except OSError as e:
-        raise ConfigurationError(
-            f"credential alias '{alias}' cannot be read: {e.strerror}"
-        ) from None
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        # Only the position: the content is secret.
-        raise ConfigurationError(
-            f"credential alias '{alias}' is not valid JSON (line {getattr(e, 'lineno', '?')})"
-        ) from None
+        raise ConfigurationError(f"{what} cannot be read: {e.strerror}") from None
+    value = parse_json(text, what)  # its errors give only the position: the content is secret
     if not isinstance(value, dict):
-        raise ConfigurationError(f"credential alias '{alias}' must be a JSON object")
+        raise ConfigurationError(f"{what} must be a JSON object")
     return value

@@ -16,12 +16,15 @@ podFailurePolicy) never has to guess::
 
 Third-party exceptions are translated in one place per client (``runner.tools.nats.client`` and
 each ``runner.sources`` module), always with ``raise ... from e``. Messages name the operation and
-the object and never contain a secret: callers pass only names, never credentials.
+the object and never contain a secret: callers pass only names, never credentials, and a URL's
+userinfo is scrubbed from every message here (``runner.endpoints.scrub``).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
+
+from runner.endpoints import scrub
 
 ErrorKind = Literal[
     "configuration", "auth", "connection", "execution", "timeout", "result_too_large"
@@ -41,6 +44,7 @@ class ToolpodError(Exception):
     exit_code: ClassVar[int] = EXIT_PERMANENT
 
     def __init__(self, message: str) -> None:
+        message = scrub(message)  # an endpoint's user:password@ never reaches a result or log
         super().__init__(message)
         self.message = message
 

@@ -10,6 +10,8 @@ import logging
 import sys
 from typing import Any
 
+from runner.endpoints import scrub
+
 _CONTEXT: dict[str, Any] = {
     "execution_id": None,
     "invocation_id": None,
@@ -28,7 +30,8 @@ class JsonFormatter(logging.Formatter):
             **_CONTEXT,
         }
         line.update(getattr(record, "fields", {}))
-        return json.dumps(line, default=str, ensure_ascii=False)
+        # A third-party exception's text may carry an endpoint with user:password@.
+        return scrub(json.dumps(line, default=str, ensure_ascii=False))
 
 
 def setup(level: str = "INFO") -> None:

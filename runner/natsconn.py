@@ -17,9 +17,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from runner.credentials import load_alias
+from runner.endpoints import check
 from runner.errors import (
     AuthError,
     ConfigurationError,
@@ -83,13 +84,17 @@ def resolve_target(explicit: Mapping[str, Any], alias: str | None, creds: Path) 
     if not url:
         where = f"credential '{alias}' has no url" if alias else "no auth alias and no url given"
         raise ConfigurationError(f"nats connection: {where}; there is no default server")
-    parts = urlsplit(url if "://" in url else f"nats://{url}")
-    if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+    where = "tool.url" if _pick(explicit, "url") else f"credential '{alias}' url"
+    try:
+        parts = check(url, "nats", 4222)
+    except ValueError as e:
+        raise ConfigurationError(f"nats connection: {where}: {e}") from None
+    if parts.scheme not in ("nats", "tls", "ws", "wss"):
         raise ConfigurationError(
-            f"nats connection: url must look like nats://host:4222 (got scheme '{parts.scheme}')"
+            f"nats connection: {where} must look like nats://host:4222 "
+            f"(got scheme {parts.scheme[:20]!r})"
         )
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    server = f"{parts.scheme}://{host}:{parts.port or 4222}"
+    server = parts.address
     user = merged["user"] or (unquote(parts.username) if parts.username else None)
     password = merged["password"] or (unquote(parts.password) if parts.password else None)
     if merged["token"]:

@@ -7,6 +7,7 @@ acking a drain and rewrite it with the truthful ``acked`` afterwards (SPEC §5).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,10 @@ class Sink(Protocol):
     name: str
     rewritable: bool
 
+    async def prepare(self) -> None:
+        """Check the sink can take a result, before the invocation acts (``ToolpodError``)."""
+        ...
+
     async def write(self, result: ToolResult) -> None:
         """Write durably or raise ``ResultWriteError`` (``ResultTooLarge`` when over a limit)."""
         ...
@@ -27,9 +32,27 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+#: What each sink's argument may be, checked before anything is read, created or connected.
+_NAMES = {
+    # A ConfigMap's name: a DNS-1123 subdomain.
+    "configmap": (
+        re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"),
+        253,
+        "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+    ),
+    "nats-kv": (
+        re.compile(r"[A-Za-z0-9_-]+"),
+        255,
+        "a NATS KV bucket name (letters, digits, '-' and '_')",
+    ),
+}
+
+
 def parse_sink(text: str, *, sink_auth: str | None, credentials: Path) -> Sink:
     """Build the sink ``text`` names; a ``ConfigurationError`` says what forms exist."""
     scheme, _, arg = text.partition(":")
+    if scheme in _NAMES and arg:
+        _check_name(scheme, arg)
     if scheme == "stdout" and not arg:
         from runner.sinks.local import StdoutSink
 
@@ -46,4 +69,14 @@ def parse_sink(text: str, *, sink_auth: str | None, credentials: Path) -> Sink:
         from runner.sinks.configmap import ConfigMapSink
 
         return ConfigMapSink(arg)
-    raise ConfigurationError(f"--sink '{text}' is not a sink; use {SINK_FORMS}")
+    shown = repr(text) if len(text) <= 80 else f"of {len(text)} characters"
+    raise ConfigurationError(f"--sink {shown} is not a sink; use {SINK_FORMS}")
+
+
+def _check_name(scheme: str, name: str) -> None:
+    pattern, limit, allowed = _NAMES[scheme]
+    if len(name) > limit or not pattern.fullmatch(name):
+        shown = repr(name) if len(name) <= 80 else f"{len(name)} characters"
+        raise ConfigurationError(
+            f"--sink {scheme}:NAME: {shown} is not {allowed}, at most {limit} characters"
+        )

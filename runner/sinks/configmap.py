@@ -39,6 +39,9 @@ class ConfigMapSink:
         # failed write.
         self._url, self._token, self._ca = self._endpoint()
 
+    async def prepare(self) -> None:
+        return None  # the address and token were checked when the sink was built
+
     async def write(self, result: ToolResult) -> None:
         payload = result.to_json()
         size = len(payload.encode())

@@ -29,6 +29,22 @@ class NatsKvSink:
         self._target = resolve_target({}, alias, credentials)
         self._nc: Client | None = None
 
+    async def prepare(self) -> None:
+        """Connect and find the bucket before the invocation acts: a kv_put must not succeed
+        and then fail on the sink (a missing bucket is permanent, exit 2; no server, exit 4)."""
+        from nats.js.errors import BucketNotFoundError
+
+        what = f"--sink {self.name}"
+        try:
+            self._nc = await connect(self._target, what)
+            await self._nc.jetstream().key_value(self.bucket)
+        except BucketNotFoundError:
+            raise ConfigurationError(f"{what}: the bucket does not exist") from None
+        except ToolpodError as e:
+            raise _write_error(e) from e
+        except Exception as e:
+            raise ResultWriteError(translate(e, what).message) from e
+
     async def write(self, result: ToolResult) -> None:
         what = f"writing the result to KV bucket '{self.bucket}'"
         payload = result.to_json().encode()
@@ -43,13 +59,15 @@ class NatsKvSink:
                 )
             kv = await self._nc.jetstream().key_value(self.bucket)
             await kv.put(result.invocation_id, payload)
-        except ResultWriteError:
-            raise
         except ToolpodError as e:
-            raise ResultWriteError(e.message) from e
+            raise _write_error(e) from e
         except Exception as e:
             raise ResultWriteError(translate(e, what).message) from e
 
     async def close(self) -> None:
         if self._nc is not None:
             await self._nc.close()
+
+
+def _write_error(e: ToolpodError) -> ResultWriteError:
+    return e if isinstance(e, ResultWriteError) else ResultWriteError(e.message)

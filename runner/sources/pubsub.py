@@ -43,6 +43,7 @@ import requests
 
 from runner.codec import normalise_headers, payload_fields
 from runner.credentials import load_alias
+from runner.endpoints import check
 from runner.errors import (
     AuthError,
     ConfigurationError,
@@ -149,6 +150,8 @@ def resolve_target(tool: Any, credentials: Path, warn: Callable[[str], None]) ->
     """Endpoint and auth from the tool block, its credential alias and the environment."""
     cred = load_alias(credentials, tool.auth) if tool.auth else {}
     endpoint = tool.endpoint or cred.get("endpoint") or os.environ.get("PUBSUB_EMULATOR_HOST")
+    if endpoint:
+        _check_endpoint(str(endpoint), tool, cred)
     root, emulator = api_root(endpoint)
     if emulator:
         return PubsubTarget(root, None, True)
@@ -164,6 +167,19 @@ def resolve_target(tool: Any, credentials: Path, warn: Callable[[str], None]) ->
     adc = default_credentials()
     warn("no auth given: using Google Application Default Credentials from the environment")
     return PubsubTarget(root, adc, False)
+
+
+def _check_endpoint(endpoint: str, tool: Any, cred: Mapping[str, Any]) -> None:
+    try:
+        check(endpoint, "http", 443)
+    except ValueError as e:
+        where = (
+            f"credential '{tool.auth}' endpoint"
+            if cred.get("endpoint")
+            else "$PUBSUB_EMULATOR_HOST"
+        )
+        where = "tool.endpoint" if tool.endpoint else where
+        raise ConfigurationError(f"Pub/Sub: {where}: {e}") from None
 
 
 #: Google key types accepted from a credential alias, each loaded by its own constructor:

@@ -18,7 +18,10 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     StringConstraints,
+    field_validator,
 )
+
+from runner.endpoints import check
 
 #: NATS bucket names (KV and Object Store): letters, digits, dash and underscore.
 BucketName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=255)]
@@ -32,8 +35,10 @@ KvKey = Annotated[
 #: Stream and consumer names: no whitespace, dots or wildcards.
 StreamName = Annotated[str, StringConstraints(pattern=r"^[^\s.*>/\\]+$", max_length=255)]
 #: Subjects: dot-separated tokens, no whitespace (wildcards allowed only where a filter is meant).
-Subject = Annotated[str, StringConstraints(pattern=r"^[^\s]+$", min_length=1)]
+Subject = Annotated[str, StringConstraints(pattern=r"^[^\s]+$", min_length=1, max_length=1024)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+#: A credential alias: a file name in the credentials directory (runner.credentials.is_alias).
+Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=253)]
 
 BATCH_DEFAULT, BATCH_MIN, BATCH_MAX = 100, 1, 1000
 TIMEOUT_DEFAULT_MS, TIMEOUT_MIN_MS = 1000, 0
@@ -51,7 +56,8 @@ class StrictModel(BaseModel):
 
     # defer_build: a model's validator is built on first use, so the runner's cold start pays
     # only for the models of the operation it runs.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    # strict: `ack: 1`, `batch: true` and `deadline_s: "60"` are errors, not coerced values.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True, strict=True)
 
 
 class ToolModel(StrictModel):
@@ -105,6 +111,13 @@ class NatsConnectionFields(ToolModel):
     token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("token", "nats_token")
     )
+
+    @field_validator("url")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            check(value, "nats", 4222)
+        return value
 
 
 def clamp_drain(batch: int, timeout_ms: int) -> tuple[int, int, list[str]]:

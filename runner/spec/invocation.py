@@ -13,15 +13,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from runner.errors import ConfigurationError
-from runner.spec.common import BucketName, NonEmpty, StrictModel
+from runner.spec.common import Alias, BucketName, NonEmpty, StrictModel
 from runner.spec.nats import NatsTool
 from runner.spec.subscription import SubscriptionTool
 
 Tool = Annotated[NatsTool | SubscriptionTool, Field(discriminator="kind")]
+
+
+def _int_as_text(value: Any) -> Any:
+    # NoETL's execution ids are large integers; keep them exact as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ExecutionId = Annotated[str, BeforeValidator(_int_as_text)]
 InvocationId = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=52)]
 
 
@@ -30,7 +38,7 @@ class ResultTarget(StrictModel):
 
     sink: Literal["configmap", "nats_kv"]
     bucket: BucketName | None = None
-    auth: NonEmpty | None = None
+    auth: Alias | None = None
 
     @model_validator(mode="after")
     def _bucket_only_for_kv(self) -> ResultTarget:
@@ -45,17 +53,11 @@ class _Envelope(StrictModel):
     """Everything but the tool block, which the fast path validates with its own model."""
 
     id: InvocationId | None = None
-    execution_id: str | None = None
+    execution_id: ExecutionId | None = None
     step: NonEmpty | None = None
     tool: Any
     result: ResultTarget | None = None
     deadline_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
-
-    @field_validator("execution_id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        # NoETL's execution ids are large integers; keep them exact as text.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Invocation(_Envelope):
@@ -103,6 +105,26 @@ def parse_invocation(data: Any) -> Invocation:
         errors = [e for part in (envelope, tool) if isinstance(part, list) for e in part]
     problems = [_describe(err, data) for err in errors]
     raise ConfigurationError("invalid invocation: " + "; ".join(problems))
+
+
+def identity(data: Any) -> dict[str, str]:
+    """The ids of an invocation that failed validation, each kept only if it is valid itself;
+    an invalid or missing ``id`` is replaced by a generated one (a sink keys the result by it)."""
+    fields = {"invocation_id": uuid.uuid4().hex[:20]}
+    if not isinstance(data, Mapping):
+        return fields
+    for name, key in (("invocation_id", "id"), ("execution_id", "execution_id"), ("step", "step")):
+        one = _validate(_Identity, {key: data.get(key)}, ())
+        value = getattr(one, key, None) if isinstance(one, _Identity) else None
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+class _Identity(StrictModel):
+    id: InvocationId | None = None
+    execution_id: ExecutionId | None = None
+    step: NonEmpty | None = None
 
 
 def _validate(model: type[BaseModel], data: Any, prefix: tuple[str, ...]) -> Any:
@@ -168,6 +190,7 @@ _PATTERNS = {
     "stream": "no whitespace, '.', '*', '>', '/' or '\\'",
     "consumer": "no whitespace, '.', '*', '>', '/' or '\\'",
     "subscription": "projects/<project>/subscriptions/<name>",
+    "auth": "letters, digits, '.', '_' and '-', starting with a letter or digit",
     "id": "lowercase letters, digits and '-', starting and ending with a letter or digit",
 }
 
@@ -229,7 +252,7 @@ _ALLOWED_TAGS = {
 
 def _shape(value: Any) -> str:
     if isinstance(value, str):
-        return f"a string of {len(value)} characters" if len(value) > 40 else f"'{value}'"
+        return f"a string of {len(value)} characters" if len(value) > 40 else repr(value)
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):

@@ -17,6 +17,7 @@ from runner.spec.ack import parse_ack_mode
 from runner.spec.common import (
     BATCH_DEFAULT,
     TIMEOUT_DEFAULT_MS,
+    Alias,
     BucketName,
     KvKey,
     NatsConnectionFields,
@@ -35,7 +36,7 @@ class NatsFields(NatsConnectionFields):
     """Every field of the nats tool, all optional; operations narrow what they require."""
 
     kind: Literal["nats"]
-    auth: NonEmpty | None = None
+    auth: Alias | None = None
     bucket: BucketName | None = None
     key: KvKey | None = None
     value: Any = None
@@ -59,10 +60,10 @@ class NatsFields(NatsConnectionFields):
     def connection_fields(cls) -> set[str]:
         return {"url", "user", "password", "token"}
 
-    @field_validator("ack")
+    @field_validator("ack", mode="before")
     @classmethod
-    def _known_ack_mode(cls, value: bool | str) -> bool | str:
-        parse_ack_mode(value)
+    def _known_ack_mode(cls, value: Any) -> Any:
+        parse_ack_mode(value)  # before the union: one message for `ack: 1`, not one per member
         return value
 
 

@@ -11,10 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from runner.endpoints import check
 from runner.spec.ack import parse_ack_mode
 from runner.spec.common import (
     BATCH_DEFAULT,
     TIMEOUT_DEFAULT_MS,
+    Alias,
     NatsConnectionFields,
     NonEmpty,
     StreamName,
@@ -28,7 +30,7 @@ PubsubPath = Annotated[str, Field(pattern=r"^projects/[^/\s]+/subscriptions/[^/\
 class SubscriptionFields(NatsConnectionFields):
     kind: Literal["subscription"]
     operation: Operation = "poll"
-    auth: NonEmpty | None = None
+    auth: Alias | None = None
     batch: int = BATCH_DEFAULT
     timeout_ms: int = TIMEOUT_DEFAULT_MS
     ack: bool | str = "on_success"
@@ -45,10 +47,24 @@ class SubscriptionFields(NatsConnectionFields):
     topic: NonEmpty | None = None
     group: NonEmpty | None = None
 
-    @field_validator("ack")
+    @field_validator("ack", mode="before")
     @classmethod
-    def _known_ack_mode(cls, value: bool | str) -> bool | str:
-        parse_ack_mode(value)
+    def _known_ack_mode(cls, value: Any) -> Any:
+        parse_ack_mode(value)  # before the union: one message for `ack: 1`, not one per member
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            check(value, "http", 443)
+        return value
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for broker in broker_list(value or []):
+            check(broker, "kafka", 9092)
         return value
 
     @model_validator(mode="after")
@@ -100,8 +116,13 @@ class KafkaSubscription(SubscriptionFields):
 
     @property
     def broker_list(self) -> list[str]:
-        raw = self.brokers if isinstance(self.brokers, list) else self.brokers.split(",")
-        return [b.strip() for b in raw if b.strip()]
+        return broker_list(self.brokers)
+
+
+def broker_list(brokers: str | list[str]) -> list[str]:
+    """Brokers as ``"h1:9092,h2:9092"`` or a list, one address each."""
+    raw = brokers if isinstance(brokers, list) else brokers.split(",")
+    return [b.strip() for b in raw if b.strip()]
 
 
 SubscriptionTool = Annotated[

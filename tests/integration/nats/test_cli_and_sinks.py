@@ -143,3 +143,24 @@ def test_a_nats_operation_imports_no_kubernetes_kafka_google_or_controller(nats:
     assert "nats" in top
     assert top.isdisjoint({"kubernetes", "kafka", "google", "controller", "yaml"})
     assert "aiohttp.client" not in modules, "nats-py's websocket transport is not needed for nats://"
+
+
+def test_an_invalid_invocation_with_a_kv_sink_is_exit_2_under_its_own_id(nats: Nats) -> None:
+    results = nats.kv_bucket()
+    spec = {"id": "bad-1", "execution_id": 42, "step": "s",
+            "tool": {"kind": "nats", "operation": "kv_get", "auth": "nats_main", "bucket": "b", "ack": 1}}
+    out = run(spec, nats.creds, sink=f"nats-kv:{results}", extra_args=["--sink-auth", "nats_main"])
+    assert out.code == 2, out.stderr
+    stored = json.loads(nats.server.run(lambda js: _kv_get(js, results, "bad-1")))
+    assert (stored["invocation_id"], stored["execution_id"], stored["step"]) == ("bad-1", "42", "s")
+    assert stored["error"]["kind"] == "configuration"
+
+
+def test_a_kv_sink_whose_bucket_is_missing_fails_before_the_put_happens(nats: Nats) -> None:
+    bucket = nats.kv_bucket()
+    spec = {"id": "put-1", "tool": {"kind": "nats", "operation": "kv_put", "auth": "nats_main",
+                                    "bucket": bucket, "key": "k", "value": "v"}}
+    out = run(spec, nats.creds, sink="nats-kv:no_such_bucket", extra_args=["--sink-auth", "nats_main"])
+    assert out.code == 2
+    assert "--sink nats-kv:no_such_bucket: the bucket does not exist" in out.stderr
+    assert nats.tool("kv_get", bucket=bucket, key="k").data["status"] == "not_found"
