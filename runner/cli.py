@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner import log
+from runner import log, termination
 from runner.credentials import DEFAULT_CREDENTIALS_DIR, credentials_dir
 from runner.errors import ConfigurationError, ToolpodError
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("toolpod.runner")
 #: sysexits' EX_SOFTWARE: not one of the result codes, so the Job counts it as a crash.
 EXIT_CRASH = 70
-#: 128 + SIGTERM, what a shell reports for a terminated process.
-EXIT_TERMINATED = 143
 
 EXIT_CODES_HELP = """
 \b
@@ -38,6 +36,7 @@ Exit codes:
   2  an error a retry cannot fix: configuration, auth, missing bucket/stream/consumer/object
   3  a transient error a retry may fix: connection refused, broker unavailable, timeout
   4  the result could not be written to its sink
+  130, 143  stopped by SIGINT, SIGTERM: nothing was acked (fetched messages were released)
   70 the runner crashed (a bug: see the JSON log line on stderr)
 """
 
@@ -122,8 +121,11 @@ def run(
     try:
         code = asyncio.run(_run(spec_path, credentials_dir(creds), sink, sink_auth, attempt))
     except asyncio.CancelledError:
-        logger.warning("terminated by SIGTERM before finishing; fetched messages were released")
-        code = EXIT_TERMINATED
+        signum = termination.received() or signal.SIGTERM
+        logger.warning(
+            "terminated by %s before finishing; fetched messages were released", signum.name
+        )
+        code = termination.EXIT_CODES[signum]
     except Exception as e:  # a bug, not an outcome: one JSON line, and the crash exit code
         logger.error(
             "runner crashed: %s: %s",
@@ -140,11 +142,9 @@ async def _run(
 ) -> int:
     from runner.sinks import parse_sink
 
-    # In a container the runner is PID 1, which ignores SIGTERM unless it handles it: without
-    # this, cancel and eviction wait out the grace period and fetched messages wait for ack_wait.
     task = asyncio.current_task()
     if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        termination.install(task)
     try:
         sink = parse_sink(sink_text, sink_auth=sink_auth, credentials=creds)
     except ToolpodError as e:

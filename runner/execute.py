@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import log, telemetry
+from runner import log, telemetry, termination
 from runner.errors import (
     EXIT_TRANSIENT,
     ConfigurationError,
@@ -289,6 +289,11 @@ async def _settle(run: Run, performed: Performed) -> ToolResult:
 
 async def _write_then_ack(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
     await _write_or_release(run, run.result(data=performed.data), source, performed.pending)
+    with termination.shielded():  # the result is safe: ack and record it, whatever arrives
+        return await _ack_and_rewrite(run, performed, source)
+
+
+async def _ack_and_rewrite(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
     try:
         await source.dispose(performed.pending, "ack")
     except ToolpodError as e:
@@ -303,6 +308,13 @@ async def _write_then_ack(run: Run, performed: Performed, source: SourceClient) 
 async def _ack_after_print(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
     result = run.result(data={**performed.data, "acked": True})
     await _write_or_release(run, result, source, performed.pending)
+    with termination.shielded():  # printed in full: make its acked: true come true
+        return await _ack_printed(result, performed, source)
+
+
+async def _ack_printed(
+    result: ToolResult, performed: Performed, source: SourceClient
+) -> ToolResult:
     try:
         await source.dispose(performed.pending, "ack")
     except ToolpodError as e:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from runner.errors import ConfigurationError, ResultWriteError
@@ -14,18 +16,30 @@ from runner.result import ToolResult
 
 
 class StdoutSink:
+    """The result as one line on fd 1, written whole or reported as not written.
+
+    A pipe whose reader is slow blocks the write; the write runs in a daemon thread so that a
+    SIGTERM still cancels the invocation (which then acks nothing and releases the batch) and
+    the process can exit past the blocked thread. ``write`` returns only once every byte is in
+    the pipe: nothing is acked on the strength of a partial print.
+    """
+
     name = "stdout"
     rewritable = False  # a pipe cannot take back what it printed
 
-    async def write(self, result: ToolResult) -> None:
-        try:
-            sys.stdout.write(result.to_json() + "\n")
-            sys.stdout.flush()
-        except OSError as e:
-            raise ResultWriteError(f"writing the result to stdout failed: {e.strerror}") from e
-
     async def prepare(self) -> None:
         return None
+
+    async def write(self, result: ToolResult) -> None:
+        sys.stdout.flush()  # nothing of ours is buffered there, but keep the order if it were
+        data = (result.to_json() + "\n").encode()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        threading.Thread(target=_write_all, args=(data, loop, done), daemon=True).start()
+        try:
+            await done
+        except OSError as e:
+            raise ResultWriteError(f"writing the result to stdout failed: {e.strerror}") from e
 
     async def close(self) -> None:
         return None
@@ -79,6 +93,26 @@ class FileSink:
             return _refusal(self.path)
         except OSError as e:
             return f"cannot be checked ({e.strerror})"
+
+
+def _write_all(data: bytes, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+    view, error = memoryview(data), None
+    try:
+        while view:
+            view = view[os.write(1, view) :]
+    except OSError as e:
+        error = e
+    with contextlib.suppress(RuntimeError):  # the loop is gone: the runner is exiting anyway
+        loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
+    if done.done():  # cancelled: the invocation already gave up on this print
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 #: How every ToolResult this sink writes begins (``ToolResult.to_json``).

@@ -273,12 +273,10 @@ def test_failed_result_write_leaves_messages_uncommitted(
 ) -> None:
     topic = kafka_broker.create_topic()
     kafka_broker.produce_n(topic, 4)
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("")
     out = cli.run(
         spec(kafka_broker, topic, group, timeout_ms=2000),
         creds,
-        sink=f"file:{blocker / 'result.json'}",
+        sink=cli.UNWRITABLE_SINK,
     )
     assert out.code == 4
     assert kafka_broker.committed(group, topic) == {0: None}

@@ -301,11 +301,7 @@ def test_a_failed_result_write_leaves_the_messages_unacked_and_releases_them(
 ) -> None:
     stream, consumer, prefix = drain
     publish_n(nats, prefix, 3)
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the sink needs a directory")
-    out = cli.run(
-        spec(stream, consumer, timeout_ms=500), nats.creds, sink=f"file:{blocker}/result.json"
-    )
+    out = cli.run(spec(stream, consumer, timeout_ms=500), nats.creds, sink=cli.UNWRITABLE_SINK)
     assert out.code == 4
     t0 = time.monotonic()
     again = poll(nats, drain, batch=50, timeout_ms=1000)

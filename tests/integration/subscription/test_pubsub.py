@@ -305,12 +305,10 @@ def test_failed_result_write_leaves_messages_unacked(
 ) -> None:
     topic, subscription = sub
     published = set(pubsub_emulator.publish_n(topic, 4))
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("")
     out = cli.run(
         spec(pubsub_emulator, subscription, timeout_ms=2000),
         creds,
-        sink=f"file:{blocker / 'result.json'}",
+        sink=cli.UNWRITABLE_SINK,
     )
     assert out.code == 4
     # released with deadline 0: back at once, not after the 10 s ack deadline
