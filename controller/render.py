@@ -58,14 +58,14 @@ def job_name(invocation_id: str) -> str:
 def render(invocation: Invocation, settings: Settings) -> Rendered:
     inv_id = invocation.invocation_id
     name = job_name(inv_id)
-    aliases = credential_aliases(invocation)
+    aliases = credential_aliases(invocation, settings)
     creds = {a: settings.secret_for(a) for a in aliases}
-    sink_kind = invocation.result.sink if invocation.result else settings.result_sink
-    cm_name = f"{name}-result" if sink_kind == "configmap" else None
+    target = result_target(invocation, settings)
+    cm_name = f"{name}-result" if target.sink == "configmap" else None
     meta = metadata(invocation, settings.namespace)
     spec_secret = _object("v1", "Secret", f"{name}-spec", meta, type="Opaque")
     spec_secret["stringData"] = {SPEC_KEY: json.dumps(spec_document(invocation))}
-    sink, sink_auth = _sink(invocation, cm_name)
+    sink, sink_auth = _sink(target, cm_name)
     pod = pod_spec(name, settings, creds, sink, sink_auth, cm_name is not None)
     job = _object("batch/v1", "Job", name, meta, spec=_job_spec(invocation, settings, pod, meta))
     result_cm = rbac = None
@@ -85,11 +85,30 @@ def render(invocation: Invocation, settings: Settings) -> Rendered:
     )
 
 
-def credential_aliases(invocation: Invocation) -> list[str]:
+@dataclass(frozen=True)
+class ResultTarget:
+    """Where the runner writes: ``sink`` configmap or nats_kv (then ``bucket`` and ``auth``)."""
+
+    sink: str
+    bucket: str | None = None
+    auth: str | None = None
+
+
+def result_target(invocation: Invocation, settings: Settings | None = None) -> ResultTarget:
+    """The invocation's ``result`` block, else the controller's default sink (settings)."""
+    if invocation.result is not None:
+        r = invocation.result
+        return ResultTarget(r.sink, r.bucket, r.auth or invocation.tool.auth)
+    if settings is None or settings.result_sink == "configmap":
+        return ResultTarget("configmap")
+    auth = settings.result_auth or invocation.tool.auth
+    return ResultTarget("nats_kv", settings.result_bucket, auth)
+
+
+def credential_aliases(invocation: Invocation, settings: Settings | None = None) -> list[str]:
     """Every alias the runner will read: the tool's ``auth`` and the result sink's."""
-    found = [invocation.tool.auth]
-    if invocation.result and invocation.result.sink == "nats_kv":
-        found.append(invocation.result.auth or invocation.tool.auth)
+    target = result_target(invocation, settings)
+    found = [invocation.tool.auth, target.auth if target.sink == "nats_kv" else None]
     return sorted({a for a in found if a})
 
 
@@ -162,11 +181,10 @@ def _object(api: str, kind: str, name: str, meta: dict[str, Any], **body: Any) -
     return {"apiVersion": api, "kind": kind, "metadata": metadata, **body}
 
 
-def _sink(invocation: Invocation, cm_name: str | None) -> tuple[str, str | None]:
+def _sink(target: ResultTarget, cm_name: str | None) -> tuple[str, str | None]:
     if cm_name:
         return f"configmap:{cm_name}", None
-    assert invocation.result is not None
-    return f"nats-kv:{invocation.result.bucket}", invocation.result.auth or invocation.tool.auth
+    return f"nats-kv:{target.bucket}", target.auth
 
 
 def _job_spec(

@@ -6,11 +6,14 @@ to the pure rendering and outcome functions; nothing reads the environment behin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from runner.errors import ConfigurationError
 
 ResultSink = Literal["configmap", "nats_kv"]
 
@@ -42,8 +45,11 @@ class Settings:
     ttl_after_finished_s: int = 300
     requests: Mapping[str, str] = field(default_factory=lambda: {"cpu": "50m", "memory": "64Mi"})
     limits: Mapping[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "256Mi"})
-    #: Default result sink when the invocation names none.
+    #: Default result sink when the invocation names none; with nats_kv, the bucket and the
+    #: credential alias of its NATS server (the tool's own ``auth`` when unset).
     result_sink: ResultSink = "configmap"
+    result_bucket: str | None = None
+    result_auth: str | None = None
     #: Credential alias -> Secret; aliases not listed use ``toolpod-cred-<alias>`` (lowercased,
     #: other characters as '-') key ``credential``.
     credential_secrets: Mapping[str, SecretRef] = field(default_factory=dict)
@@ -89,9 +95,66 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Setti
         changes["host_network"] = True
     if env.get("TOOLPOD_KEEP", "").lower() in ("1", "true", "yes"):
         changes["keep"] = True
+    changes.update(_job_settings(env))
     if env.get("TOOLPOD_RUNNER_ENV"):
         # "NAME=value,NAME2=value2": non-secret env for the runner (local cluster's API address)
         pairs = (p.split("=", 1) for p in env["TOOLPOD_RUNNER_ENV"].split(",") if "=" in p)
         changes["extra_env"] = {k.strip(): v.strip() for k, v in pairs}
     changes.update(overrides)
-    return s.with_(**changes)
+    settings = s.with_(**changes)
+    if settings.result_sink == "nats_kv" and not settings.result_bucket:
+        raise ConfigurationError("TOOLPOD_RESULT_SINK nats_kv needs TOOLPOD_RESULT_BUCKET")
+    return settings
+
+
+#: Integer settings of the Jobs: variable -> (field, lowest, highest allowed).
+_INTEGERS: dict[str, tuple[str, int, int]] = {
+    "TOOLPOD_BACKOFF_LIMIT": ("backoff_limit", 0, 10),
+    "TOOLPOD_DEFAULT_DEADLINE_S": ("default_deadline_s", 1, 86_400),
+    "TOOLPOD_DEADLINE_GRACE_S": ("deadline_grace_s", 0, 3_600),
+    # Never 0: the Job would vanish before the controller read its outcome.
+    "TOOLPOD_TTL_AFTER_FINISHED_S": ("ttl_after_finished_s", 1, 30 * 86_400),
+    "TOOLPOD_TERMINATION_GRACE_S": ("termination_grace_s", 1, 3_600),
+}
+_TEXTS = {"TOOLPOD_RESULT_BUCKET": "result_bucket", "TOOLPOD_RESULT_AUTH": "result_auth"}
+_SINKS = ("configmap", "nats_kv")
+
+
+def _job_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The Jobs' settings the chart passes (docs/chart.md); a bad value names its variable."""
+    out: dict[str, object] = {}
+    for var, (name, lo, hi) in _INTEGERS.items():
+        raw = env.get(var, "").strip()
+        if raw:
+            if not raw.isdigit() or not lo <= int(raw) <= hi:
+                raise ConfigurationError(f"{var} must be an integer {lo}..{hi} (got '{raw[:20]}')")
+            out[name] = int(raw)
+    out.update({name: env[var].strip() for var, name in _TEXTS.items() if env.get(var, "").strip()})
+    if env.get("TOOLPOD_RESULT_SINK"):
+        if env["TOOLPOD_RESULT_SINK"] not in _SINKS:
+            raise ConfigurationError(f"TOOLPOD_RESULT_SINK must be one of {', '.join(_SINKS)}")
+        out["result_sink"] = env["TOOLPOD_RESULT_SINK"]
+    if env.get("TOOLPOD_RUNNER_RESOURCES"):
+        out.update(_resources(env["TOOLPOD_RUNNER_RESOURCES"]))
+    return out
+
+
+def _resources(text: str) -> dict[str, object]:
+    """``{"requests": {...}, "limits": {...}}`` (JSON) as the runner container's resources."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ConfigurationError("TOOLPOD_RUNNER_RESOURCES is not valid JSON") from None
+    given = value if isinstance(value, dict) else {}
+    parts = {k: given[k] for k in ("requests", "limits") if k in given}
+    if not parts or set(given) - set(parts) or not all(_quantities(v) for v in parts.values()):
+        raise ConfigurationError(
+            'TOOLPOD_RUNNER_RESOURCES must be {"requests": {"cpu": "50m", ...}, "limits": {...}}'
+        )
+    return {k: {r: str(q) for r, q in v.items()} for k, v in parts.items()}
+
+
+def _quantities(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(q, str | int | float) for k, q in value.items()
+    )
