@@ -46,22 +46,13 @@ COPY controller/ /src/controller/
 RUN /opt/build/bin/pip wheel -q --disable-pip-version-check --no-index --no-deps \
       --no-build-isolation -w /project /src
 
-# install_venv LOCK: the locked dependencies, then toolpod without resolving anything; drop pip.
+COPY scripts/image-venv /src/image-venv
+
 FROM project AS venv-runner
-RUN python3 -m venv /opt/toolpod \
- && /opt/toolpod/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels \
-      --require-hashes -r /src/requirements/runner.txt \
- && /opt/toolpod/bin/pip install -q --disable-pip-version-check --no-index --no-deps /project/*.whl \
- && /opt/toolpod/bin/python -m pip uninstall -q -y pip \
- && /opt/toolpod/bin/python -m compileall -q /opt/toolpod/lib
+RUN /src/image-venv runner
 
 FROM project AS venv-controller
-RUN python3 -m venv /opt/toolpod \
- && /opt/toolpod/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheels \
-      --require-hashes -r /src/requirements/controller.txt \
- && /opt/toolpod/bin/pip install -q --disable-pip-version-check --no-index --no-deps /project/*.whl \
- && /opt/toolpod/bin/python -m pip uninstall -q -y pip \
- && /opt/toolpod/bin/python -m compileall -q /opt/toolpod/lib
+RUN /src/image-venv controller
 
 FROM ${PYTHON_BASE} AS runtime
 ARG VERSION=0.1.0
