@@ -46,13 +46,21 @@ COPY controller/ /src/controller/
 RUN /opt/build/bin/pip wheel -q --disable-pip-version-check --no-index --no-deps \
       --no-build-isolation -w /project /src
 
-COPY scripts/image-venv /src/image-venv
+# The locked dependencies first (a layer that changes only with the lock), toolpod on top.
+FROM ${PYTHON_BASE} AS deps
+COPY --from=wheels /wheels /wheels
+COPY requirements/ /src/requirements/
+COPY scripts/image-venv /usr/local/bin/image-venv
 
-FROM project AS venv-runner
-RUN /src/image-venv runner
+FROM deps AS venv-runner
+RUN image-venv deps runner
+COPY --from=project /project /project
+RUN image-venv project
 
-FROM project AS venv-controller
-RUN /src/image-venv controller
+FROM deps AS venv-controller
+RUN image-venv deps controller
+COPY --from=project /project /project
+RUN image-venv project
 
 FROM ${PYTHON_BASE} AS runtime
 ARG VERSION=0.1.0
