@@ -30,7 +30,10 @@ def _int_as_text(value: Any) -> Any:
 
 
 ExecutionId = Annotated[str, BeforeValidator(_int_as_text)]
-InvocationId = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=52)]
+#: An RFC 1123 label, as Kubernetes requires of namespaces and label values.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: 52: the Job name ``toolpod-<id>`` stays within the 63 characters of a label value.
+InvocationId = Annotated[str, Field(pattern=DNS_LABEL, max_length=52)]
 
 
 class ResultTarget(StrictModel):
