@@ -10,10 +10,13 @@ CLI (batch = size, ack on_success) and one through the native tool:
     nats    the nats CLI: ``nats consumer next STREAM CONSUMER --count N --ack``
 
 Each timing is a fresh process, as a Job's would be. Prints medians and the runner/native ratio.
+With ``--phases`` the Kafka drains also run through ``bench/kafka_phases.py`` (the runner's CLI
+in-process, timed by phase: start-up, imports, connect, group join, fetch, commit, close) and
+a table of the median of each phase follows, beside kcat's median from the same run.
 Brokers are started here (the test fixtures' own start functions) unless given:
 
     .venv/bin/python bench/drain.py [-r 5] [--sizes 1,100,1000] [--sources kafka,pubsub]
-        [--kafka 127.0.0.1:9092] [--pubsub 127.0.0.1:8085]
+        [--kafka 127.0.0.1:9092] [--pubsub 127.0.0.1:8085] [--phases]
 
 Adding a source (the NATS row): write ``bench_<source>(args, sizes, reps) -> list[Row]`` and add
 it to ``BENCHES``.
@@ -127,7 +130,56 @@ def bench_kafka(args: argparse.Namespace, sizes: list[int], reps: int) -> list[R
                 [_kcat(kcat, broker.bootstrap, topic, size) for _ in range(reps)] if kcat else [0.0]
             )
             rows.append(Row("kafka", size, runner, native, "kcat -G" if kcat else "(no kcat)"))
+            if args.phases:
+                PHASE_ROWS[size] = _phases(tool, creds, size, reps) | {
+                    "kcat -G (whole process)": native
+                }
         return rows
+
+
+#: size → phase → timings, filled by ``bench_kafka`` with ``--phases``
+PHASE_ROWS: dict[int, dict[str, list[float]]] = {}
+
+
+def _phases(tool: dict[str, Any], creds: Path, size: int, reps: int) -> dict[str, list[float]]:
+    """``reps`` drains through bench/kafka_phases.py; each phase's timings."""
+    out: dict[str, list[float]] = {}
+    for _ in range(reps):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.time()
+            proc = subprocess.run(
+                [sys.executable, str(REPO / "bench" / "kafka_phases.py"), str(creds), f"{tmp}/r"],
+                input=json.dumps({**tool, "group": unique("phases")}),
+                capture_output=True,
+                text=True,
+                env={**os.environ, "BENCH_T0": repr(t0)},
+                check=False,
+                timeout=120,
+            )
+            wall = time.time() - t0
+        if proc.returncode != 0 or not proc.stdout:
+            raise SystemExit(f"kafka_phases failed ({proc.returncode}): {proc.stderr[-1500:]}")
+        report = json.loads(proc.stdout.splitlines()[-1])
+        if report["count"] != size:
+            raise SystemExit(f"kafka_phases drained {report['count']} of {size}")
+        phases = {**report["phases"], "exit": wall - (report["end"] - t0)}
+        for name, seconds in [*phases.items(), ("total (whole process)", wall)]:
+            out.setdefault(name, []).append(seconds)
+    return out
+
+
+def phase_table() -> str:
+    sizes = sorted(PHASE_ROWS)
+    names = list(dict.fromkeys(n for size in sizes for n in PHASE_ROWS[size]))
+    head = ["kafka drain phase", *(f"{s} msgs median ms" for s in sizes)]
+    cells = [head] + [[n, *(_ms(PHASE_ROWS[s].get(n)) for s in sizes)] for n in names]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def _ms(values: list[float] | None) -> str:
+    return f"{statistics.median(values) * 1000:.0f}" if values else "-"
 
 
 def _kcat(kcat: str, bootstrap: str, topic: str, size: int) -> float:
@@ -307,6 +359,9 @@ def main() -> None:
     p.add_argument("--sources", default=",".join(BENCHES))
     p.add_argument("--kafka", help="use this running broker (host:port) instead of starting one")
     p.add_argument("--pubsub", help="use this running emulator (host:port) instead")
+    p.add_argument(
+        "--phases", action="store_true", help="also time Kafka drains phase by phase (median)"
+    )
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: list[Row] = []
@@ -314,6 +369,9 @@ def main() -> None:
         rows += BENCHES[source](args, sizes, args.reps)
     print(f"drains of {PAYLOAD}-byte messages, {args.reps} runs each (wall time, fresh process)")
     print(table(rows))
+    if PHASE_ROWS:
+        print(f"\nkafka drain phases, {args.reps} runs each (bench/kafka_phases.py)")
+        print(phase_table())
 
 
 if __name__ == "__main__":
