@@ -408,9 +408,13 @@ def _connect(config: dict[str, Any], topic: str, what: str) -> Any:
 def _bootstrap_error(
     e: Exception, refusal: Exception | None, config: dict[str, Any], what: str
 ) -> ToolpodError:
+    error = translate(e, what)
+    if refusal is None and isinstance(error, OperationTimeout | ConnectionFailed):
+        from runner.sources import kafka_login
+
+        refusal = kafka_login.refusal(config)  # the refusal kafka-python may have lost
     if refusal is not None:
         return AuthError(f"{what}: the brokers refused the login ({type(refusal).__name__})")
-    error = translate(e, what)
     if isinstance(error, OperationTimeout):  # bootstrap gave up: nothing answered
         brokers = ",".join(config["bootstrap_servers"])
         return ConnectionFailed(f"{what}: no broker of {brokers} answered in time")

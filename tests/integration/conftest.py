@@ -1,4 +1,4 @@
-"""Shared by the subscription tests of every source."""
+"""Shared by the integration tiers (subscription sources, faults)."""
 
 from __future__ import annotations
 
