@@ -28,3 +28,23 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# debian_mirror: the Debian archive this host's apt already uses (never hard-coded here).
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local uri
+  uri="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)\/\{0,1\}$/\1/p' | head -1)"
+  [ -n "$uri" ] || uri="$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\{0,1\}\([^[:space:]]*\/debian\)\/\{0,1\}[[:space:]].*/\2/p' /etc/apt/sources.list 2>/dev/null | head -1)"
+  [ -n "$uri" ] || die "cannot find the Debian mirror in apt's sources; set DEBIAN_MIRROR"
+  echo "$uri"
+}
+
+# debootstrap_rootfs DIR PACKAGES LOG: a minimal Debian bookworm root filesystem with PACKAGES
+# (comma-separated) in DIR, from this host's Debian mirror. The caller caches DIR.
+debootstrap_rootfs() {
+  apt_install debootstrap
+  rm -rf "$1" && mkdir -p "$1"
+  debootstrap --variant=minbase --include="$2" bookworm "$1" "$(debian_mirror)" >"$3" 2>&1 ||
+    die "debootstrap failed; see $3"
+  rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* "$1"/var/log/*.log
+}

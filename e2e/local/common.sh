@@ -36,9 +36,6 @@ export STATE KUBECONFIG_PATH API_PORT
 
 mkdir -p "$STATE/logs" "$STATE/run"
 
-# Go builds run beside other work on small machines: bound the parallelism.
-GO_BUILD_PARALLELISM="${GO_BUILD_PARALLELISM:-2}"
-
 # pid_alive NAME: is the process recorded in $STATE/run/NAME.pid running?
 pid_alive() {
   local f="$STATE/run/$1.pid"

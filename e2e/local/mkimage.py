@@ -37,7 +37,7 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--tag", required=True)
+    p.add_argument("--tag", required=True, action="append", help="repeat for more tags")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--config", default="{}", help="JSON of the image config's `config` object")
     p.add_argument("layers", nargs="+", type=Path)
@@ -54,7 +54,7 @@ def main() -> None:
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     layer_names = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
-    manifest = [{"Config": config_name, "RepoTags": [a.tag], "Layers": layer_names}]
+    manifest = [{"Config": config_name, "RepoTags": a.tag, "Layers": layer_names}]
 
     tmp = a.out.with_name(a.out.name + ".tmp")
     with tarfile.open(tmp, "w") as tar:
