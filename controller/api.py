@@ -1,5 +1,9 @@
 """The Python API for workers: submit → handle → result, run, get, cancel; asyncio first.
 
+Every id is checked (``controller.names``) before it reaches an executor: an invalid one is
+``InvalidInput`` (exit 2 / HTTP 400) with nothing requested. Failures are ``controller.errors``
+classes (and ``runner.errors.ConfigurationError`` from ``parse``).
+
     async with Toolpod.kubernetes(settings) as tp:       # or Toolpod.local(credentials=DIR)
         handle = await tp.submit({"tool": {...}})         # validated first; nothing on bad input
         outcome = await handle.result(timeout=60)         # Outcome(status, exit_code, result)
@@ -15,11 +19,13 @@ executor's futures are awaited directly).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from controller import names
 from controller.executors import Executor, build
 from controller.outcome import Outcome
 from controller.settings import Settings
@@ -36,7 +42,7 @@ def parse(invocation: InvocationLike) -> Invocation:
 
 class Handle:
     def __init__(self, client: Toolpod, inv_id: str) -> None:
-        self.client, self.id = client, inv_id
+        self.client, self.id = client, names.invocation_id(inv_id)
 
     async def result(self, timeout: float | None = None) -> Outcome:
         """The outcome; ``TimeoutError`` after ``timeout`` seconds (the invocation goes on)."""
@@ -82,16 +88,16 @@ class Toolpod:
         return Handle(self, inv_id)
 
     async def get(self, inv_id: str) -> Outcome | None:
-        return await self._call(self.executor.get, inv_id)
+        return await self._call(self.executor.get, names.invocation_id(inv_id))
 
     async def cancel(self, inv_id: str) -> Outcome:
-        return await self._call(self.executor.cancel, inv_id)
+        return await self._call(self.executor.cancel, names.invocation_id(inv_id))
 
     async def list(self) -> list[dict[str, Any]]:
         return await self._call(self.executor.list)
 
     async def logs(self, inv_id: str) -> str:
-        return await self._call(self.executor.logs, inv_id)
+        return await self._call(self.executor.logs, names.invocation_id(inv_id))
 
     # -- blocking twins -----------------------------------------------------------------------
 
@@ -102,10 +108,16 @@ class Toolpod:
         return self.submit_sync(invocation).result_sync(timeout)
 
     def get_sync(self, inv_id: str) -> Outcome | None:
-        return self.executor.get(inv_id)
+        return self.executor.get(names.invocation_id(inv_id))
 
     def cancel_sync(self, inv_id: str) -> Outcome:
-        return self.executor.cancel(inv_id)
+        return self.executor.cancel(names.invocation_id(inv_id))
+
+    def list_sync(self) -> builtins.list[dict[str, Any]]:
+        return self.executor.list()
+
+    def logs_sync(self, inv_id: str) -> str:
+        return self.executor.logs(names.invocation_id(inv_id))
 
     # -- lifetime -------------------------------------------------------------------------------
 

@@ -1,34 +1,48 @@
-"""``toolpod``: run invocations through the controller (SPEC §7).
+"""``toolpod``: run invocations through the controller (docs/controller.md, "The CLI").
 
 Command bodies only call ``controller.api`` and render what comes back once; every option can
 also come from the environment (``TOOLPOD_EXECUTOR``, ``TOOLPOD_NAMESPACE``, ``KUBECONFIG``, ...).
 The exit code is the runner's (0, 2, 3, 4), or 5 when the Job failed without a result
-(deadline, OOM, image, deleted, cancelled). Bad input exits 2 before anything is created.
+(deadline, OOM, image, deleted, cancelled). Bad input (an id, a namespace, a spec file) exits 2
+before anything is requested. Every failure is one line on stderr with a code from
+``EXIT_HELP``, never a traceback; every verb ends within its ``--timeout`` (``guarded``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from controller import names
 from controller.api import Toolpod, parse
-from controller.executors import EXECUTORS, InvocationNotFound, SubmitError
+from controller.errors import ControllerError, InvalidInput
+from controller.executors import EXECUTORS
 from controller.outcome import Outcome
 from controller.settings import from_env
-from runner.errors import ConfigurationError
+from runner.errors import EXIT_TRANSIENT, ToolpodError
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_HELP = """
 \b
-Exit codes: 0 success · 2 invalid input or a permanent error · 3 transient error ·
-4 result not written · 5 the Job failed without a result (deadline, OOM, image, deleted,
-cancelled).
+Exit codes: 0 success · 2 invalid input or a permanent error (also a refused API request,
+a broken kubeconfig) · 3 transient error (also an unreachable API server, no answer within
+--timeout) · 4 result not written · 5 the Job failed without a result (deadline, OOM, image,
+deleted, cancelled) · 70 a bug in toolpod.
 """
+EXIT_BUG = 70
+#: --timeout of the verbs that do not wait for an invocation (submit, get, cancel, list, logs).
+API_TIMEOUT_S = 60.0
+#: After --timeout, what closing the client may take before the process ends regardless.
+CLOSE_GRACE_S = 1.0
 
 
 def common(fn: F) -> F:
@@ -86,7 +100,22 @@ def common(fn: F) -> F:
     return fn
 
 
-def _client(o: dict[str, Any]) -> Toolpod:
+def timeout_option(default: float | None) -> Callable[[F], F]:
+    text = "Seconds for the whole command" + (
+        f" (default {default:g})." if default else " (default: wait as long as it takes)."
+    )
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=default,
+        envvar="TOOLPOD_TIMEOUT",
+        show_envvar=True,
+        help=text,
+    )
+
+
+def _client(o: dict[str, Any], timeout: float | None = None) -> Toolpod:
+    """The client the options describe; the shared watches must list within ``timeout``."""
     overrides = {
         k: v
         for k, v in {
@@ -99,17 +128,31 @@ def _client(o: dict[str, Any]) -> Toolpod:
     }
     if o["executor"] == "local":
         return Toolpod.local(credentials=o.get("credentials"))
-    return Toolpod.kubernetes(from_env(**overrides), kubeconfig=o.get("kubeconfig"))
+    settings = from_env(**overrides)
+    sync = {"sync_timeout_s": timeout} if timeout else {}
+    return Toolpod.kubernetes(settings, kubeconfig=o.get("kubeconfig"), **sync)
 
 
 def _load(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    """The document in ``path`` (``-``: stdin); a message shows where it is broken, never
+    its text (a spec may hold a password)."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"{path}: not UTF-8 text (byte {e.start})") from None
     import yaml
 
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigurationError(f"{path}: not valid YAML or JSON ({e})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InvalidInput(f"{path}: not valid YAML or JSON{where}") from None
+    except RecursionError:
+        raise InvalidInput(f"{path}: nested too deeply") from None
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -150,21 +193,56 @@ def _finish(outcome: Outcome, output: str) -> None:
     sys.exit(outcome.exit_code)
 
 
+def _fail(message: str, code: int) -> None:
+    click.echo(f"toolpod: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
 def guarded(fn: F) -> F:
-    """Expected failures become a message on stderr and exit 2: nothing was created."""
+    """Every failure becomes one line on stderr and its exit code (``EXIT_HELP``); the
+    command ends within its ``timeout`` even when the API server never answers."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        timeout = kwargs.get("timeout")
+        watchdog = _watchdog(fn.__name__, timeout) if timeout else None
         try:
             return fn(*args, **kwargs)
-        except (ConfigurationError, SubmitError, InvocationNotFound) as e:
-            click.echo(f"toolpod: {e}", err=True)
-            sys.exit(2)
+        except (ControllerError, ToolpodError) as e:
+            _fail(e.message, e.exit_code)
         except TimeoutError:
-            click.echo("toolpod: timed out waiting; the invocation goes on", err=True)
-            sys.exit(3)
+            _fail("timed out waiting; the invocation goes on", EXIT_TRANSIENT)
+        except Exception as e:  # a bug: still one line, no traceback
+            _fail(f"internal error ({type(e).__name__}: {e}); please report it", EXIT_BUG)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+def _watchdog(verb: str, seconds: float) -> threading.Timer:
+    """Ends the process shortly after ``seconds`` (the command's own timeout comes first when
+    it can): a request to an API server that accepts the connection and never answers holds
+    a thread that nothing can interrupt."""
+
+    def expire() -> None:
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"toolpod: {verb}: no answer within {seconds:g}s (the API server is unreachable "
+            "or overloaded); an invocation already submitted goes on\n"
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_TRANSIENT)
+
+    timer = threading.Timer(seconds + CLOSE_GRACE_S, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _remaining(started: float, timeout: float | None) -> float | None:
+    return None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -173,38 +251,55 @@ def guarded(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """toolpod: each tool invocation a short-lived Kubernetes Job (or a local process)."""
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """Errors only by default: a command's failure is its one line, not the watches' retry
+    warnings before it (``TOOLPOD_LOG_LEVEL=warning`` shows them)."""
+    logger = logging.getLogger("toolpod.controller")
+    if not logger.handlers:
+        level = os.environ.get("TOOLPOD_LOG_LEVEL", "").upper()
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.getLevelNamesMapping().get(level, logging.ERROR))
+        logger.addHandler(handler)
 
 
 @main.command(epilog=EXIT_HELP)
 @click.argument("path", metavar="FILE|-")
-@click.option("--timeout", type=float, envvar="TOOLPOD_TIMEOUT", help="Seconds to wait.")
+@timeout_option(None)
 @common
 @guarded
 def run(path: str, timeout: float | None, **o: Any) -> None:
     """Submit the invocation in FILE, wait, print its ToolResult, exit with its code."""
+    started = time.monotonic()
     invocation = parse(_load(path))  # before any client: bad input creates nothing
-    with _client(o) as tp:
-        _finish(tp.run_sync(invocation, timeout), o["output"])
+    with _client(o, timeout) as tp:
+        handle = tp.submit_sync(invocation)
+        _finish(handle.result_sync(_remaining(started, timeout)), o["output"])
 
 
-@main.command()
+@main.command(epilog=EXIT_HELP)
 @click.argument("path", metavar="FILE|-")
+@timeout_option(API_TIMEOUT_S)
 @common
 @guarded
-def submit(path: str, **o: Any) -> None:
+def submit(path: str, timeout: float, **o: Any) -> None:
     """Submit the invocation in FILE and print its id (attach to it with `wait ID`)."""
     invocation = parse(_load(path))
-    with _client(o) as tp:
+    with _client(o, timeout) as tp:
         click.echo(tp.submit_sync(invocation).id)
 
 
-@main.command()
+@main.command(epilog=EXIT_HELP)
 @click.argument("inv_id", metavar="ID")
+@timeout_option(API_TIMEOUT_S)
 @common
 @guarded
-def get(inv_id: str, **o: Any) -> None:
+def get(inv_id: str, timeout: float, **o: Any) -> None:
     """Print the outcome if known (exit with its code), else `running` (exit 0)."""
-    with _client(o) as tp:
+    names.invocation_id(inv_id, "ID")
+    with _client(o, timeout) as tp:
         outcome = tp.get_sync(inv_id)
         if outcome is None:
             _emit({"invocation_id": inv_id, "status": "running"}, o["output"])
@@ -214,43 +309,50 @@ def get(inv_id: str, **o: Any) -> None:
 
 @main.command(epilog=EXIT_HELP)
 @click.argument("inv_id", metavar="ID")
-@click.option("--timeout", type=float, envvar="TOOLPOD_TIMEOUT", help="Seconds to wait.")
+@timeout_option(None)
 @common
 @guarded
 def wait(inv_id: str, timeout: float | None, **o: Any) -> None:
     """Wait for the invocation ID, print its ToolResult and remove its Job."""
-    with _client(o) as tp:
-        _finish(tp.handle(inv_id).result_sync(timeout), o["output"])
+    started = time.monotonic()
+    names.invocation_id(inv_id, "ID")
+    with _client(o, timeout) as tp:
+        _finish(tp.handle(inv_id).result_sync(_remaining(started, timeout)), o["output"])
 
 
-@main.command()
+@main.command(epilog=EXIT_HELP)
 @click.argument("inv_id", metavar="ID")
+@timeout_option(API_TIMEOUT_S)
 @common
 @guarded
-def cancel(inv_id: str, **o: Any) -> None:
+def cancel(inv_id: str, timeout: float, **o: Any) -> None:
     """Cancel the invocation ID (its Job is deleted); prints the `cancelled` record."""
-    with _client(o) as tp:
+    names.invocation_id(inv_id, "ID")
+    with _client(o, timeout) as tp:
         _finish(tp.cancel_sync(inv_id), o["output"])
 
 
-@main.command(name="list")
+@main.command(name="list", epilog=EXIT_HELP)
+@timeout_option(API_TIMEOUT_S)
 @common
 @guarded
-def list_(**o: Any) -> None:
+def list_(timeout: float, **o: Any) -> None:
     """The invocations whose Jobs exist."""
-    with _client(o) as tp:
-        rows = tp.executor.list()
+    with _client(o, timeout) as tp:
+        rows = tp.list_sync()
         _emit(rows, o["output"] if rows else "json")
 
 
-@main.command()
+@main.command(epilog=EXIT_HELP)
 @click.argument("inv_id", metavar="ID")
+@timeout_option(API_TIMEOUT_S)
 @common
 @guarded
-def logs(inv_id: str, **o: Any) -> None:
+def logs(inv_id: str, timeout: float, **o: Any) -> None:
     """The runner's log (JSON lines) of the invocation ID."""
-    with _client(o) as tp:
-        click.echo(tp.executor.logs(inv_id), nl=False)
+    names.invocation_id(inv_id, "ID")
+    with _client(o, timeout) as tp:
+        click.echo(tp.logs_sync(inv_id), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from controller import names
 from runner.errors import ConfigurationError
 
 ResultSink = Literal["configmap", "nats_kv"]
@@ -67,6 +68,10 @@ class Settings:
     keep: bool = False
     #: The runner image's entrypoint.
     runner_command: tuple[str, ...] = ("toolpod-runner", "run")
+
+    def __post_init__(self) -> None:
+        # The namespace is part of every API path: checked before any request is built.
+        names.namespace(self.namespace)
 
     def secret_for(self, alias: str) -> SecretRef:
         """Aliases may hold '_' and capitals, Secret names may not: ``nats_main`` is the

@@ -13,6 +13,7 @@ starts with the last value of every key).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -57,8 +58,30 @@ class Tracker:
         for inf in self.informers:
             inf.start()
 
-    def wait_synced(self, timeout: float) -> bool:
-        return all(inf.synced.wait(timeout) for inf in self.informers)
+    def wait_synced(self, timeout: float, attempts: int = 5) -> Exception | None:
+        """None once every watch has listed; else why not: at once when a list was refused
+        for good (403, 401...), after ``attempts`` failed lists in a row (the API server
+        refuses connections), or after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not all(inf.synced.wait(0.02) for inf in self.informers):
+            problem = self._problem(attempts)
+            if problem is not None:
+                return problem
+            if time.monotonic() >= deadline:
+                return self._problem(0) or TimeoutError("no answer")
+        return None
+
+    def _problem(self, attempts: int) -> Exception | None:
+        """A list's error worth reporting now: the client's (the cause) when it says
+        ``transient = False``, or when it recurred ``attempts`` times."""
+        for inf in self.informers:
+            error = inf.last_error
+            if error is None:
+                continue
+            cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
+            if getattr(cause, "transient", True) is False or inf.failures >= attempts:
+                return cause
+        return None
 
     def stop(self) -> None:
         for inf in self.informers:

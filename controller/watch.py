@@ -26,7 +26,7 @@ ListFn = Callable[[], tuple[list[Obj], str]]
 WatchFn = Callable[[str], Iterable[Obj]]
 
 
-class Gone(Exception):
+class Relist(Exception):
     """The resourceVersion is too old (HTTP 410): only a fresh list helps."""
 
 
@@ -50,6 +50,11 @@ class Informer:
     backoff_s: tuple[float, float] = (0.2, 10.0)
     synced: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: The last failure to list or watch (its ``__cause__`` the client's error); None after a
+    #: successful list.
+    last_error: Exception | None = None
+    #: Failures since the last successful list.
+    failures: int = 0
 
     def run(self) -> None:
         """Until ``stop`` is set: list, then watch; recover from 410 and transient errors."""
@@ -59,9 +64,10 @@ class Informer:
                 rv = self._list()
                 delay = self.backoff_s[0]
                 self._watch(rv)
-            except Gone:
+            except Relist:
                 logger.debug("%s: resourceVersion expired, re-listing", self.name)
             except Transient as e:
+                self.last_error, self.failures = e, self.failures + 1
                 if self.stop.is_set():
                     return
                 logger.warning("%s: %s; retrying in %.1fs", self.name, e, delay)
@@ -70,6 +76,7 @@ class Informer:
 
     def _list(self) -> str:
         items, rv = self.list_fn()
+        self.last_error, self.failures = None, 0
         self.handlers.replace(items)
         self.synced.set()
         return rv
@@ -85,7 +92,7 @@ class Informer:
         kind, obj = ev.get("type"), ev.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
-                raise Gone()
+                raise Relist()
             raise Transient(f"watch error {obj.get('code')}: {obj.get('message')}")
         new_rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
         if kind in ("ADDED", "MODIFIED", "DELETED"):

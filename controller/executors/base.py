@@ -1,9 +1,6 @@
 """The executor interface every backend implements (blocking calls; ``controller.api`` wraps
-them for asyncio).
-
-    SubmitError (exit 2)        the invocation is invalid or a credential is missing:
-                                nothing was created
-    InvocationNotFound (exit 2) no invocation with that id exists (any more)
+them for asyncio). Failures are ``controller.errors`` classes: ``SubmitError`` (a credential is
+missing: nothing was created), ``InvocationNotFound``, ``KubeError`` and its subclasses.
 """
 
 from __future__ import annotations
@@ -11,16 +8,11 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from controller.errors import InvocationNotFound, SubmitError
 from controller.outcome import Outcome
 from runner.spec.invocation import Invocation
 
-
-class SubmitError(Exception):
-    exit_code = 2
-
-
-class InvocationNotFound(Exception):
-    exit_code = 2
+__all__ = ["Executor", "InvocationNotFound", "SubmitError"]
 
 
 class Executor(Protocol):

@@ -15,8 +15,8 @@ from typing import Any
 
 from controller import kv_results
 from controller import labels as L
-from controller.executors.base import InvocationNotFound, SubmitError
-from controller.k8s import ApiError, Kube, api_client
+from controller.errors import InvocationNotFound, KubeError, NotFound, SubmitError, WatchesNotSynced
+from controller.k8s import Kube, api_client
 from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of
 from controller.render import Rendered, job_name, owned_by, render
 from controller.settings import Settings, from_env
@@ -40,8 +40,10 @@ class KubernetesExecutor:
         client: Any = None,
         kubeconfig: str | None = None,
         workers: int = 32,
+        sync_timeout_s: float = SYNC_TIMEOUT_S,
     ) -> None:
         self.settings = settings or from_env()
+        self.sync_timeout_s = sync_timeout_s
         self._own_client = client is None
         self._client = client if client is not None else api_client(kubeconfig)
         self.kube = Kube(self._client)
@@ -68,8 +70,14 @@ class KubernetesExecutor:
                 self._tracker = Tracker(self._informer, self.kv.ensure)
                 self._tracker.start()
             tracker = self._tracker
-        if not tracker.wait_synced(SYNC_TIMEOUT_S):
-            raise ApiError(0, "Timeout", f"watches of namespace {self.namespace} did not sync")
+        problem = tracker.wait_synced(self.sync_timeout_s)
+        if isinstance(problem, KubeError):
+            raise problem  # refused (403...), or unreachable list after list
+        if problem is not None:
+            raise WatchesNotSynced(
+                f"the watches of namespace {self.namespace} did not list within "
+                f"{self.sync_timeout_s:g}s: {problem}"
+            )
         return tracker
 
     def _kv_value(self, bucket: str, key: str, text: str) -> None:
@@ -129,7 +137,7 @@ class KubernetesExecutor:
                 return
             api, kind = manifest["apiVersion"], manifest["kind"]
             self.kube.delete(api, kind, meta["namespace"], meta["name"])
-        raise ApiError(409, "Conflict", f"{manifest['kind']} {meta['name']} keeps existing")
+        raise KubeError(f"{manifest['kind']} {meta['name']} keeps existing after 5 deletions")
 
     # -- outcome ---------------------------------------------------------------------------
 
@@ -217,10 +225,8 @@ class KubernetesExecutor:
         patch = {"metadata": {"annotations": {L.CANCELLED: "true"}}}
         try:
             job = self.kube.merge_patch("batch/v1", "Job", self.namespace, name, patch)
-        except ApiError as e:
-            if e.status == 404:
-                raise InvocationNotFound(f"no invocation '{inv_id}' to cancel") from None
-            raise
+        except NotFound:
+            raise InvocationNotFound(f"no invocation '{inv_id}' to cancel") from None
         tracker.cancel(inv_id)
         self.kube.delete("batch/v1", "Job", self.namespace, name)
         outcome = decide(Observed(job=job, cancelled=True))

@@ -1,15 +1,16 @@
 """The ``local`` executor: the same ``toolpod-runner run`` as a subprocess, no cluster.
 
-Same spec document (written to a private file), same credentials directory layout
-(``DIR/<alias>``), same result contract (``--sink file:PATH``, exit codes 0/2/3/4, 5 when the
-runner left no result). Invocations live in this process only: there is no restart recovery,
-which is what the ``kubernetes`` executor is for.
+Same spec document (handed over on the runner's stdin: it may carry connection secrets, so it
+never touches a disk), same credentials directory layout (``DIR/<alias>``), same result contract
+(``--sink file:PATH``, exit codes 0/2/3/4, 5 when the runner left no result). Results and logs
+live in a private work directory that ``close`` removes when the executor made it.
+Invocations live in this process only: there is no restart recovery, which is what the
+``kubernetes`` executor is for.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class LocalExecutor:
         **_ignored: Any,
     ) -> None:
         self.credentials = credentials_dir(str(credentials) if credentials else None)
+        self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="toolpod-local-"))
         self.command = command or runner_command()
         self._runs: dict[str, _Run] = {}
@@ -80,21 +82,22 @@ class LocalExecutor:
 
     def _start(self, invocation: Invocation) -> _Run:
         base = self.workdir / invocation.invocation_id
-        base.mkdir(parents=True, exist_ok=True)
-        spec = base / "invocation.json"
-        # The spec may carry connection secrets: private to this user.
-        fd = os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(spec_document(invocation), out)
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
         result, stderr = base / "result.json", base / "runner.log"
-        args = ["run", "--spec", str(spec), "--credentials", str(self.credentials)]
+        args = ["run", "--spec", "-", "--credentials", str(self.credentials)]
         with stderr.open("wb") as err:
             proc = subprocess.Popen(
                 [*self.command, *args, "--sink", f"file:{result}"],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
+        assert proc.stdin is not None
+        try:
+            with proc.stdin:
+                proc.stdin.write(json.dumps(spec_document(invocation)).encode())
+        except BrokenPipeError:
+            pass  # the runner ended before reading it: its exit code and log tell why
         return _Run(invocation, proc, result, stderr)
 
     def _wait(self, run: _Run) -> None:
@@ -162,3 +165,6 @@ class LocalExecutor:
         for run in runs:
             if run.proc.poll() is None:
                 run.proc.kill()
+                run.proc.wait()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)

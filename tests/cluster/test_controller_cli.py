@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from controller.k8s import Kube
+from tests.fixtures.toolpod_cli import VERBS, assert_one_line, verb_args
 
 from ._cluster import Cluster
 from .controller_helpers import (  # noqa: F401  (fixtures)
@@ -106,3 +107,30 @@ def test_broken_invocation_exits_2_creating_nothing(
     assert missing.returncode == 2, missing
     assert "toolpod-cred-nats-main does not exist" in missing.stderr
     assert toolpod_objects(kube, namespace) == []
+
+
+@pytest.fixture
+def powerless_kubeconfig(cluster: Cluster, kube: Kube, namespace: str, tmp_path: Path) -> Path:
+    """The cluster's kubeconfig with the token of a ServiceAccount that may do nothing."""
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody"}}
+    kube.call("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", body=account)
+    url = f"/api/v1/namespaces/{namespace}/serviceaccounts/nobody/token"
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    token = kube.call("POST", url, body=request)["status"]["token"]
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config["users"] = [{"name": "nobody", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "nobody"
+    path = tmp_path / "nobody.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_a_refused_request_is_one_line_and_exit_2(
+    cluster: Cluster, namespace: str, powerless_kubeconfig: Path, tmp_path: Path, verb: str
+) -> None:
+    args = verb_args(verb, example("kv-get.yaml", tmp_path))
+    kubeconfig = ["--kubeconfig", str(powerless_kubeconfig)]
+    out = toolpod_cli(cluster, namespace, *args, *kubeconfig, timeout=60)
+    assert_one_line(out.returncode, 2, out.stdout, out.stderr, "toolpod: 403 Forbidden: ")

@@ -12,7 +12,7 @@ from controller import cli
 
 @pytest.fixture(autouse=True)
 def no_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(_options: object) -> None:
+    def refuse(*_args: object) -> None:
         raise AssertionError("a client was built for bad input")
 
     monkeypatch.setattr(cli, "_client", refuse)

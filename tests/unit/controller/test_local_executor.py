@@ -70,3 +70,19 @@ def test_cli_run_local(nats: Any, tmp_path: Path) -> None:
     assert json.loads(result.output)["data"]["revision"] == 1
     table = CliRunner().invoke(cli.main, [*args, "-o", "table"])
     assert table.output.splitlines()[0].split() == ["ID", "TOOL", "STATUS", "DURATION_MS", "ERROR"]
+
+
+def test_no_file_holds_the_spec_and_the_work_directory_goes(nats: Any, tmp_path: Path) -> None:
+    secret = "SECRET-PASSWORD-7"
+    doc = kv("kv_get", bucket="no_such_bucket", key="k", user="u", password=secret)
+    with Toolpod.local(credentials=nats.creds, workdir=tmp_path / "given") as tp:
+        tp.run_sync(doc, 60)
+    written = [p for p in (tmp_path / "given").rglob("*") if p.is_file()]
+    assert written, "the result and the log stay in a directory the caller gave"
+    assert not [p for p in written if secret.encode() in p.read_bytes()]
+
+    with Toolpod.local(credentials=nats.creds) as tp:
+        tp.run_sync(doc, 60)
+        own = tp.executor.workdir  # type: ignore[attr-defined]
+        assert own.is_dir()
+    assert not own.exists()
