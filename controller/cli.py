@@ -134,25 +134,17 @@ def _client(o: dict[str, Any], timeout: float | None = None) -> Toolpod:
 
 
 def _load(path: str) -> Any:
-    """The document in ``path`` (``-``: stdin); a message shows where it is broken, never
-    its text (a spec may hold a password)."""
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-        text = raw.decode("utf-8")
-    except OSError as e:
-        raise InvalidInput(f"{path}: cannot read it ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        raise InvalidInput(f"{path}: not UTF-8 text (byte {e.start})") from None
-    import yaml
+    """The document in ``path`` (``-``: stdin), read and parsed with the runner's bounds; a
+    message shows where it is broken, never its text (a spec may hold a password)."""
+    from runner.document import parse_document, read_bounded
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidInput(f"{path}: not valid YAML or JSON{where}") from None
-    except RecursionError:
-        raise InvalidInput(f"{path}: nested too deeply") from None
+        if path == "-":
+            return parse_document(read_bounded(sys.stdin.buffer, path), path)
+        with Path(path).open("rb") as stream:
+            return parse_document(read_bounded(stream, path), path)
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot read it ({e.strerror})") from None
 
 
 # -- rendering -----------------------------------------------------------------------------

@@ -43,3 +43,27 @@ def test_stdin_is_read_with_a_dash() -> None:
     result = CliRunner().invoke(cli.main, ["run", "-"], input="tool: {kind: nats, operation: x}")
     assert result.exit_code == 2
     assert "tool.operation" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read it (Is a directory)"),
+        (b"\xff\xfe tool", "not UTF-8 text"),
+        (b"[" * 10_000, "bad.yaml: "),
+        (b"tool: {kind: nats, password: SECRET-1\n  x: [", "line"),
+    ],
+)
+def test_an_unusable_spec_file_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    spec = tmp_path / "bad.yaml"
+    if content is None:
+        spec.mkdir()
+    else:
+        spec.write_bytes(content)
+    result = CliRunner().invoke(cli.main, ["run", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.splitlines()) == 1
+    assert message in result.stderr
+    assert "SECRET-1" not in result.stderr
