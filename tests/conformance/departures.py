@@ -31,6 +31,8 @@ class Departure:
     toolpod: str
     reason: str
     reconcile: Callable[[JSON, JSON], bool]  # (noetl doc, toolpod doc) → applied (mutates both)
+    #: NoETL shows it only sometimes (a race on its side), so no case can expect it
+    intermittent: bool = False
 
 
 def _each_message(reconcile_one: Callable[[JSON, JSON], bool]) -> Callable[[JSON, JSON], bool]:
@@ -156,6 +158,17 @@ def _error_kinds(noetl: JSON, toolpod: JSON) -> bool:
     return True
 
 
+def _noetl_ack_lost_on_exit(noetl: JSON, toolpod: JSON) -> bool:
+    n, t = noetl.get("broker", {}), toolpod.get("broker", {})
+    if not n.get("num_ack_pending") or "delivered" not in t:
+        return False
+    assert noetl["data"]["acked"] is True, "NoETL meant to ack everything it delivered"
+    assert t["num_ack_pending"] == 0, "toolpod's acks all reached the server"
+    assert t["ack_floor"] == t["delivered"] == n["delivered"]
+    noetl["broker"] = {**n, "num_ack_pending": 0, "ack_floor": n["delivered"]}
+    return True
+
+
 def _url_userinfo(noetl: JSON, toolpod: JSON) -> bool:
     if noetl.get("authenticated") is not False:
         return False
@@ -219,6 +232,18 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         _case_colliding_names,
     ),
     Departure(
+        "noetl-ack-lost-on-exit",
+        "the NATS consumer after a drain that acks (`num_ack_pending`, ack floor)",
+        "now and then (1 to 5 in a hundred single-message drains on a loaded machine) an ack "
+        "never reaches the server (still pending long after `noetl subscribe --once` exited, "
+        "apparently lost on exit): the message comes back after the ack wait",
+        "every ack is flushed to the server before the result says `acked: true`",
+        "SPEC §3 and §5: `acked` is truthful; intermittent on NoETL's side, so no case expects "
+        "it and any case may show it",
+        _noetl_ack_lost_on_exit,
+        intermittent=True,
+    ),
+    Departure(
         "url-userinfo",
         "a NATS `url` with `user:password@` in it and no other credentials",
         "the server rejects the connection: its client ignores them (and its error message "
@@ -246,7 +271,7 @@ def assert_conforms(noetl: JSON, toolpod: JSON, expected: set[str] | frozenset[s
     """toolpod's document equals NoETL's once the departures are reconciled, and exactly the
     ``expected`` departures were needed."""
     n, t = copy.deepcopy(noetl), copy.deepcopy(toolpod)
-    used = {d.key for d in DEPARTURES if d.reconcile(n, t)}
+    used = {d.key for d in DEPARTURES if d.reconcile(n, t) and not d.intermittent}
     assert t == n
     assert used == expected
 

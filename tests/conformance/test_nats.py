@@ -137,6 +137,20 @@ async def _prepare(js: Any, server: NatsServer, case: Case, stream: str) -> None
         await asyncio.sleep(1.5)  # past the ack wait: the next fetch redelivers them
 
 
+async def _settled(js: Any, stream: str, within_s: float = 5.0) -> Any:
+    """Consumer info once every delivered message is acked, or as it is after ``within_s``.
+
+    Both drains flush their acks before they exit, but the server applies acks to the consumer
+    asynchronously to an API request on another connection, so an info read right away can
+    still count an ack as pending. An ack that never comes shows after the wait."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    info = await js.consumer_info(stream, CONSUMER)
+    while info.num_ack_pending and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        info = await js.consumer_info(stream, CONSUMER)
+    return info
+
+
 def _noetl_conn(server: NatsServer, case: Case, stream: str) -> dict[str, Any]:
     where = {"stream": stream, "consumer": CONSUMER}
     if case.auth_alias:
@@ -164,7 +178,7 @@ def _spec(kind: str, **tool: Any) -> dict[str, Any]:
 
 def _state(server: NatsServer, stream: str) -> dict[str, Any]:
     """The consumer as the server sees it after the drain (what was delivered and acked)."""
-    info = server.run(lambda js: js.consumer_info(stream, CONSUMER))
+    info = server.run(lambda js: _settled(js, stream))
     return {
         "num_pending": info.num_pending,
         "num_ack_pending": info.num_ack_pending,

@@ -8,6 +8,7 @@ promises no order without ordering keys, so messages are compared in messageId o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class Case:
     batch: int = 10
     timeout_ms: int = 2000
     redelivered: bool = False  # pull everything once, then hand it back (ack deadline 0)
+    auth_alias: bool = False  # a credential alias holding a bearer token (the emulator ignores it)
     departures: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -67,7 +69,9 @@ CASES = [
     ),
     Case("redelivered messages", _plain(b'{"n": 1}', b'{"n": 2}'), redelivered=True, departures=ENVELOPE),
     Case("empty drain", [], timeout_ms=1000),
+    Case("auth alias", _plain(b'{"via": "alias"}'), auth_alias=True, departures=ENVELOPE),
 ]
+ALIAS, CREDENTIAL = "pubsub_main", {"token": "conformance-token"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -81,15 +85,18 @@ def test_a_drain_gives_what_noetl_gives(case: Case, noetl: Noetl, pubsub_emulato
         for sub in (theirs_sub, ours_sub):
             _hand_back(emu, sub, _pull(emu, sub, len(case.messages)))
 
+    alias = {"auth": ALIAS} if case.auth_alias else {}
     ran = noetl.drain(
-        subscription_spec("pubsub", case.batch, case.timeout_ms, subscription=theirs_sub, endpoint=emu.host),
+        subscription_spec("pubsub", case.batch, case.timeout_ms, subscription=theirs_sub, endpoint=emu.host, **alias),
+        credential=CREDENTIAL if case.auth_alias else None,
         expect="messages" if case.messages else "nothing",
         wait_s=case.timeout_ms / 1000 + 2,
     )
     assert not ran.poll_errors, ran.log[-3000:]
     theirs = {"data": _in_id_order(noetl_poll_data("pubsub", ran.messages)), "broker": _rest(emu, theirs_sub)}
 
-    out = cli.run(_spec(emu.host, ours_sub, batch=case.batch, timeout_ms=case.timeout_ms), tmp_path)
+    (tmp_path / ALIAS).write_text(json.dumps(CREDENTIAL))
+    out = cli.run(_spec(emu.host, ours_sub, batch=case.batch, timeout_ms=case.timeout_ms, **alias), tmp_path)
     assert out.code == 0, (out.result, out.stderr[-2000:])
     ours = {"data": _in_id_order(out.data), "broker": _rest(emu, ours_sub)}
     if case.messages and case.messages[0].ordering_key:
