@@ -182,7 +182,9 @@ def _problem(node: Any) -> str | None:
 
 
 def _join(path: str, key: Any) -> str:
-    name = str(key) if len(str(key)) <= 40 else f"{str(key)[:40]}…"
+    text = str(key)
+    # A key is shown only as one plain line: quoted when it holds control characters.
+    name = text if text.isprintable() and len(text) <= 40 else repr(text[:40])
     return f"{path}.{name}" if path else name
 
 

@@ -25,6 +25,7 @@ from runner import log, telemetry, termination
 from runner.errors import (
     EXIT_TRANSIENT,
     ConfigurationError,
+    ConnectionFailed,
     OperationTimeout,
     ResultWriteError,
     ToolpodError,
@@ -295,7 +296,7 @@ async def _write_then_ack(run: Run, performed: Performed, source: SourceClient) 
 
 async def _ack_and_rewrite(run: Run, performed: Performed, source: SourceClient) -> ToolResult:
     try:
-        await source.dispose(performed.pending, "ack")
+        await _ack(source, performed.pending)
     except ToolpodError as e:
         run.warnings.append(f"ack failed ({e.message}); the messages will be redelivered")
         result = run.result(data=performed.data)
@@ -316,7 +317,7 @@ async def _ack_printed(
     result: ToolResult, performed: Performed, source: SourceClient
 ) -> ToolResult:
     try:
-        await source.dispose(performed.pending, "ack")
+        await _ack(source, performed.pending)
     except ToolpodError as e:
         log.event(
             logger,
@@ -327,6 +328,13 @@ async def _ack_printed(
         )
         result.exit_code = EXIT_TRANSIENT
     return result
+
+
+async def _ack(source: SourceClient, handles: list[str]) -> None:
+    """Ack ``handles``; an error unless the source confirmed every one of them."""
+    outcome = await source.dispose(handles, "ack")
+    if outcome.errors:
+        raise ConnectionFailed("; ".join(outcome.errors[:3]))
 
 
 async def _write_or_release(

@@ -191,12 +191,14 @@ def translate(e: BaseException, what: str, server: str = "") -> ToolpodError:
             f"{what}: no JetStream stream answers (no stream captures the subject,"
             " or JetStream is not enabled)"
         )
+    # Timeouts first: they are OSErrors too, and a server that stopped answering is not one
+    # that cannot be reached.
+    if isinstance(e, (ne.TimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return OperationTimeout(f"{what}: the NATS server{at} did not answer in time")
     if isinstance(
         e, (ne.NoServersError, ConnectionRefusedError, OSError, ne.ConnectionClosedError)
     ):
         return ConnectionFailed(f"{what}: cannot connect to the NATS server{at} ({_reason(e)})")
-    if isinstance(e, (ne.TimeoutError, asyncio.TimeoutError, TimeoutError)):
-        return OperationTimeout(f"{what}: the NATS server{at} did not answer in time")
     if isinstance(e, jse.APIError):
         return ExecutionError(f"{what}: JetStream refused the request ({_reason(e)})")
     return ExecutionError(f"{what}: {_reason(e)}")

@@ -7,6 +7,7 @@ messages' reply subjects; disposing one publishes ``+ACK``, ``-NAK`` (with a del
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.codec import normalise_headers, payload_fields
-from runner.errors import NotFoundError
+from runner.errors import NotFoundError, OperationTimeout
 from runner.natsconn import (
     NatsTarget,
     close_quietly,
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 _TRANSFER_S = 1.0
 #: JetStream API error codes (``err_code``) of a missing stream and a missing consumer.
 _STREAM_NOT_FOUND, _CONSUMER_NOT_FOUND = 10059, 10014
+#: How long a ping may take after the drain before the server counts as stopped.
+_LIVENESS_S = 2
+#: How long an ack (or nak, term) may wait for the server's confirmation.
+CONFIRM_S = 10.0
 #: How long to look for ready redeliveries when the server reports no new messages waiting.
 _PROBE_S = 0.25
 
@@ -63,9 +68,22 @@ class NatsSource:
         except Exception as e:
             raise translate(e, self.what) from e
         try:
-            return [to_message(m) for m in await self._drain(sub, options)]
+            messages = await self._drain(sub, options)
+            # An empty fetch looks the same from a frozen server as from an empty consumer: a
+            # round trip proves the server answered throughout, or the drain is an outage.
+            await self._alive()
+            return [to_message(m) for m in messages]
         finally:
-            await sub.unsubscribe()
+            await _quietly(sub.unsubscribe())
+
+    async def _alive(self) -> None:
+        try:
+            await self._nc.flush(timeout=_LIVENESS_S)
+        except Exception as e:
+            raise OperationTimeout(
+                f"{self.what}: the NATS server stopped answering during the drain "
+                f"(no reply to a ping within {_LIVENESS_S:g}s); nothing was acked"
+            ) from e
 
     def _not_found(self, err_code: int | None) -> NotFoundError:
         """Tell a missing stream from a missing consumer by the server's code, as NoETL does."""
@@ -96,22 +114,46 @@ class NatsSource:
     async def dispose(
         self, handles: Sequence[str], disposition: Disposition, *, delay_ms: int = 0
     ) -> DisposeOutcome:
-        body = _ack_body(disposition, delay_ms)
+        """Each disposition is a request the server confirms once it has applied it (JetStream's
+        double ack), so ``disposed`` counts what the server confirmed — not what was sent. A
+        server frozen past ``CONFIRM_S`` leaves the rest unconfirmed: it may still apply them
+        when it resumes, and the errors say so."""
         outcome = DisposeOutcome(requested=len(handles), disposed=0)
-        for handle in handles:
-            if not handle.startswith("$JS.ACK."):
-                outcome.errors.append(f"{handle[:80]}: not a JetStream ack handle")
-                continue
-            await self._nc.publish(handle, body)
-            outcome.disposed += 1
-        try:
-            await self._nc.flush(timeout=5)  # the server has every ack once this returns
-        except Exception as e:
-            raise translate(e, f"{disposition} on stream '{self.stream}'") from e
+        valid = [h for h in handles if h.startswith("$JS.ACK.")]
+        invalid = [h for h in handles if h not in valid]
+        outcome.errors += [f"{h[:80]}: not a JetStream ack handle" for h in invalid]
+        failed = await self._confirm(valid, _ack_body(disposition, delay_ms))
+        outcome.disposed = len(valid) - len(failed)
+        if failed:
+            reason = translate(failed[0], f"{disposition} on stream '{self.stream}'").message
+            outcome.errors.append(
+                f"{len(failed)} of {len(valid)} not confirmed ({reason}); a server that resumes "
+                "may still apply them"
+            )
         return outcome
+
+    async def _confirm(self, handles: list[str], body: bytes) -> list[Exception]:
+        """The failures among one confirmed request per handle, sent all at once."""
+        replies = await asyncio.gather(
+            *(self._nc.request(h, body, timeout=CONFIRM_S) for h in handles),
+            return_exceptions=True,
+        )
+        return [r if isinstance(r, Exception) else Exception(r) for r in replies if _failed(r)]
 
     async def close(self) -> None:
         await close_quietly(self._nc)
+
+
+def _failed(reply: object) -> bool:
+    return isinstance(reply, BaseException)
+
+
+async def _quietly(work: Any) -> None:
+    """Unsubscribing from a server that stopped answering must not hide the drain's outcome."""
+    try:
+        await asyncio.wait_for(work, timeout=_LIVENESS_S)
+    except Exception:
+        return
 
 
 async def _fetch(sub: Any, batch: int, timeout_s: float, what: str) -> list[Msg]:

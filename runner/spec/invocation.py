@@ -182,7 +182,12 @@ def _path(loc: tuple[str | int, ...]) -> str:
     parts = [str(p) for p in loc if not str(p).startswith("function-")]
     if parts[:1] == ["tool"] and parts[1:2] and parts[1] in _TOOL_KINDS:
         parts = ["tool", *parts[3:]]
-    return ".".join(parts) or "invocation"
+    return ".".join(_shown_key(p) for p in parts) or "invocation"
+
+
+def _shown_key(part: str) -> str:
+    """A user's key as it can appear in a one-line message: quoted when it is not plain."""
+    return part if part.isprintable() and len(part) <= 40 else repr(part[:40])
 
 
 _TOOL_KINDS = ("nats", "subscription")

@@ -52,7 +52,7 @@ def test_a_hostile_spec_is_one_line_naming_where(
     t0 = time.monotonic()
     with pytest.raises(ConfigurationError) as caught:
         parse_invocation(_load(str(path)))
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # unbounded parses take minutes; the machine may be busy
     message = caught.value.message
     assert fragment in message
     assert "\n" not in message

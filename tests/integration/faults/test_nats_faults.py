@@ -1,0 +1,162 @@
+"""A NATS server frozen (SIGSTOP) or killed at each phase of a drain: the exit code and
+``acked`` tell the truth, and a re-drain once the server is back shows nothing was lost.
+
+Phases: connect (before the runner starts), fetch (while it waits for messages), before the ack
+(the result is written; the test-only pause holds the runner there) — the ack is then sent to a
+frozen or dead server. The consumer's ack_wait is 60 s: a message that comes back within a test
+was released or never acked, not redelivered by the server's timer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.execute import PAUSE_BEFORE_ACK_ENV
+from tests.fixtures import runner_cli as cli
+from tests.fixtures.nats import Nats
+
+from .conftest import FaultyProcess
+
+pytestmark = pytest.mark.integration
+
+N = 5
+
+
+def setup_drain(nats: Nats, publish: int = N) -> dict[str, Any]:
+    stream, prefix = nats.stream()
+    consumer = nats.consumer(stream, ack_wait=60)
+    if publish:
+        nats.publish(f"{prefix}.o", [b'{"n": %d}' % i for i in range(publish)])
+    return {"kind": "subscription", "source": "nats", "auth": "nats_main", "stream": stream,
+            "consumer": consumer, "batch": 50, "timeout_ms": 3000}
+
+
+def redrain(nats: Nats, tool: dict[str, Any]) -> int:
+    """Messages ready now (released or never acked), acking them."""
+    out = cli.run({"tool": {**tool, "timeout_ms": 1000}}, nats.creds)
+    assert out.code == 0, out.stderr[-1500:]
+    return int(out.data["count"])
+
+
+def accounted(nats: Nats, tool: dict[str, Any]) -> int:
+    """After a SIGKILL: messages ready now plus those the restarted server still holds as
+    delivered-and-unacked (its consumer state on disk may predate the kill; they come back
+    after ack_wait). Neither kind is lost."""
+    ready = redrain(nats, tool)
+    info = nats.server.run(lambda js: js.consumer_info(tool["stream"], tool["consumer"]))
+    return ready + int(info.num_ack_pending)
+
+
+def wait_for(proc: Any, text: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in proc.stderr.readline():
+            return
+    raise AssertionError(f"the runner never logged {text!r}")
+
+
+@pytest.mark.parametrize("fault", ["freeze", "kill"])
+def test_connect_phase_is_exit_3_and_loses_nothing(
+    faulty_nats: tuple[Nats, FaultyProcess], fault: str
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    getattr(server, fault)()
+    out = cli.run({"tool": tool}, nats.creds, timeout_s=60)
+    assert out.code == 3, out.result
+    assert out.result["error"]["kind"] in ("connection", "timeout")
+    server.thaw() if fault == "freeze" else server.restart()
+    assert accounted(nats, tool) == N
+
+
+@pytest.mark.parametrize("fault", ["freeze", "kill"])
+def test_fetch_phase_is_an_outage_not_an_empty_success(
+    faulty_nats: tuple[Nats, FaultyProcess], fault: str
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats, publish=0)
+    proc = cli.start({"tool": tool}, nats.creds, sink="stdout")
+    wait_for(proc, "invocation started")
+    time.sleep(1.0)  # connected, bound to the consumer, waiting for the first message
+    getattr(server, fault)()
+    assert proc.wait(timeout=60) == 3
+    result = json.loads(proc.stdout.read())
+    assert result["status"] in ("error", "timeout")
+    assert result["data"] is None, "an outage is not count: 0"
+    server.thaw() if fault == "freeze" else server.restart()
+    nats.publish(f"{tool['stream'].lower()}.o", [b"after"])
+    assert redrain(nats, tool) == 1
+
+
+def start_paused(nats: Nats, tool: dict[str, Any], target: Path) -> Any:
+    proc = cli.start({"tool": tool}, nats.creds, sink=f"file:{target}", env={PAUSE_BEFORE_ACK_ENV: "3"})
+    wait_for(proc, "test pause before ack")
+    return proc
+
+
+def test_frozen_then_resumed_before_the_confirmation_bound_is_acked_true(
+    faulty_nats: tuple[Nats, FaultyProcess], tmp_path: Path
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    target = tmp_path / "r.json"
+    proc = start_paused(nats, tool, target)
+    server.freeze()
+    time.sleep(6)  # the acks are sent to the frozen server 3 s in; it resumes 3 s later
+    server.thaw()
+    assert proc.wait(timeout=60) == 0
+    result = json.loads(target.read_text())
+    assert (result["data"]["count"], result["data"]["acked"]) == (N, True)
+    assert redrain(nats, tool) == 0
+
+
+def test_frozen_past_the_confirmation_bound_says_acked_false_and_loses_nothing(
+    faulty_nats: tuple[Nats, FaultyProcess], tmp_path: Path
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    target = tmp_path / "r.json"
+    proc = start_paused(nats, tool, target)
+    server.freeze()
+    assert proc.wait(timeout=60) == 0  # the result is written; its acked says what happened
+    server.thaw()
+    result = json.loads(target.read_text())
+    assert (result["data"]["count"], result["data"]["acked"]) == (N, False)
+    assert any("not confirmed" in w for w in result["warnings"]), result["warnings"]
+    # The acks reached the frozen server's socket: it may apply them on resuming. Either way
+    # every message is in the result or comes back: none is lost.
+    assert redrain(nats, tool) in (0, N)
+
+
+def test_killed_before_the_ack_says_acked_false_and_every_message_comes_back(
+    faulty_nats: tuple[Nats, FaultyProcess], tmp_path: Path
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    target = tmp_path / "r.json"
+    proc = start_paused(nats, tool, target)
+    server.kill()
+    assert proc.wait(timeout=60) == 0
+    result = json.loads(target.read_text())
+    assert (result["data"]["count"], result["data"]["acked"]) == (N, False)
+    server.restart()
+    assert accounted(nats, tool) == N
+
+
+def test_killed_before_the_ack_on_stdout_is_exit_3(
+    faulty_nats: tuple[Nats, FaultyProcess],
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    proc = cli.start({"tool": tool}, nats.creds, sink="stdout", env={PAUSE_BEFORE_ACK_ENV: "3"})
+    printed = json.loads(proc.stdout.readline())
+    server.kill()
+    assert printed["data"]["acked"] is True  # printed before the ack: the exit code corrects it
+    assert proc.wait(timeout=60) == 3
+    server.restart()
+    assert accounted(nats, tool) == N
