@@ -6,17 +6,16 @@
 
     start      interpreter start-up, until this script's first line (from the parent's clock)
     imports    runner.cli, then the invocation/result models, then runner.sources.kafka
-    connect    reach a bootstrap broker (ApiVersions, Metadata) and look the topic up; with
-               kafka-python split into its consumer's constructor and partitions_for_topic
-    join       subscribe until assigned: FindCoordinator, JoinGroup, SyncGroup
-    fetch      from assigned to a complete drain: OffsetFetch, ListOffsets, Fetches
+    connect    reach a bootstrap broker (ApiVersions, Metadata) and look the topic up
+    join       subscribe until assigned: FindCoordinator, JoinGroup, SyncGroup, and the
+               OffsetFetch of the committed offsets (read in the assignment callback)
+    fetch      from assigned to a complete drain: ListOffsets (a new group), Fetches
     commit     OffsetCommit of what was returned
     close      leaving the group (LeaveGroup) and closing the connections
     other      the rest of the run: validation, result JSON, writes
     exit       from the run's return to the parent seeing the process end
 
-With ``--requests`` each Kafka request is listed with its round trip (from kafka-python's own
-debug records). Usage (the spec on stdin, as the runner takes it):
+Usage (the spec on stdin, as the runner takes it):
 
     echo '{"kind": "subscription", ...}' | BENCH_T0=$(date +%s.%N) \
         python bench/kafka_phases.py CREDENTIALS_DIR RESULT_FILE
@@ -31,7 +30,6 @@ T_FIRST_LINE = time.time()
 import contextlib  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -42,7 +40,6 @@ from typing import Any  # noqa: E402
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 MARKS: dict[str, float] = {}
-REQUESTS: list[tuple[float, str, str]] = []
 
 
 def mark(name: str) -> None:
@@ -78,33 +75,14 @@ def wrap(owner: Any, attr: str, before: str | None, after: str | None) -> None:
     setattr(owner, attr, timed)
 
 
-class _Requests(logging.Handler):
-    """kafka-python's debug records of each request sent and each response received."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if record.msg.startswith("%s Request") and len(args) == 3:
-            REQUESTS.append((record.created, "send", type(args[2]).__name__))
-        elif "Response %d (%s ms)" in record.msg and len(args) == 4:
-            REQUESTS.append((record.created, f"recv {args[2]:.1f} ms", type(args[3]).__name__))
-
-
 def instrument() -> None:
     from runner.sources import kafka as source
 
     wrap(source, "_connect", "connect", "connected")
-    wrap(source._Membership, "on_partitions_assigned", None, "assigned")
+    wrap(source._Membership, "on_assign", None, "assigned")
     wrap(source.KafkaSource, "_drain", None, "drained")
     wrap(source.KafkaSource, "_commit", "commit", "committed")
     wrap(source.KafkaSource, "close", "close", "closed")
-    kafka_python = sys.modules.get("kafka")
-    if kafka_python is not None:  # kafka-python: its consumer's constructor is the bootstrap
-        wrap(kafka_python.KafkaConsumer, "__init__", None, "bootstrapped")
-    if os.environ.get("BENCH_REQUESTS"):
-        net = logging.getLogger("kafka.net.connection")
-        net.setLevel(logging.DEBUG)
-        net.propagate = False
-        net.addHandler(_Requests())
 
 
 #: (phase, mark at its start, mark at its end); a phase whose marks are missing is left out
@@ -113,8 +91,6 @@ PHASES = [
     ("imports: runner.cli", "first_line", "cli"),
     ("imports: models", "cli", "models"),
     ("imports: kafka source", "models", "kafka"),
-    ("bootstrap", "connect", "bootstrapped"),
-    ("topic metadata", "bootstrapped", "connected"),
     ("connect + topic metadata", "connect", "connected"),
     ("group join", "connected", "assigned"),
     ("fetch", "assigned", "drained"),
@@ -126,7 +102,7 @@ PHASES = [
 def phases(t0: float, t_end: float) -> dict[str, float]:
     marks = {"t0": t0, "first_line": T_FIRST_LINE, **MARKS}
     out = {name: marks[b] - marks[a] for name, a, b in PHASES if a in marks and b in marks}
-    ours = sum(v for k, v in out.items() if k not in ("start", "bootstrap", "topic metadata"))
+    ours = sum(v for k, v in out.items() if k != "start")
     out["other (validate, result, write)"] = t_end - marks["first_line"] - ours
     return out
 
@@ -151,7 +127,6 @@ def main() -> None:
     report = {
         "count": json.loads(result.read_text())["data"]["count"],
         "phases": phases(t0, time.time()),
-        "requests": [(t - T_FIRST_LINE, what, api) for t, what, api in REQUESTS],
         "end": time.time(),
     }
     print(json.dumps(report))

@@ -1,4 +1,5 @@
-"""Kafka source: a bounded drain with kafka-python, committing only what was returned (SPEC §3).
+"""Kafka source: a bounded drain with librdkafka (confluent-kafka), committing only what was
+returned (SPEC §3).
 
 One drain is one short-lived member of the consumer group ``group``: it subscribes to ``topic``
 (auto-commit off, a new group starts at the earliest offset), joins, fetches at most ``batch``
@@ -11,29 +12,23 @@ direct assignment. With direct assignment both drains would read from the same c
 and return the same records; Kafka offers no compare-and-set on offsets to stop it. Membership
 makes the group coordinator the lock: a partition belongs to one member at a time.
     * A drain that joins while another holds the partitions waits for it in its join (the
-      holder does not rejoin after its fetch; it commits — accepted while the group prepares
-      to rebalance — and leaves on close, which completes the newcomer's join). The join is
-      connection set-up: ``timeout_ms`` counts from the moment the drain is assigned.
+      holder does not poll again after its fetch, so it does not rejoin; it commits — accepted
+      while the group prepares to rebalance — and leaves on close, which completes the
+      newcomer's join). The join is connection set-up: ``timeout_ms`` counts from the moment
+      the drain is assigned.
     * If a rebalance revokes partitions in the middle of a drain, the records fetched from them
       are dropped — never returned, never committed — and whoever owns the partition next
       fetches them again from the committed offset.
     * The join is bounded (``JOIN_BOUND_S``, longer than the session timeout so a killed
       runner's stale membership expires inside it); past it the drain fails with exit 3.
-So no record is returned by two drains that both commit, and none is lost. The cost is the join
-(~0.1 s on a broker with ``group.initial.rebalance.delay.ms=0``; each drain is a new member of
-an empty group, so the broker default of 3 s is paid by every drain — set it to 0 for brokers
-that serve drains).
+So no record is returned by two drains that both commit, and none is lost.
 
 Kafka has no per-message handles: ``supports_handles`` is False, so the ack/nack/term
 operations are a configuration error at the executor, and handles (``topic:partition:offset``,
 the message id) only travel from poll to commit inside one invocation.
 
-Credentials (optional ``auth``): ``security_protocol``, ``sasl_mechanism``, ``username``,
-``password``, ``ssl_cafile`` (a path, or the PEM text itself).
-
-Errors: unreachable bootstrap brokers → ``ConnectionFailed`` after ``CONNECT_BOUND_S``; a topic
-missing from the metadata → ``NotFoundError`` naming it (checked before subscribing; the
-consumer never auto-creates topics); authorization and SASL failures → ``AuthError``.
+Why librdkafka, and where a drain's time goes: docs/sources.md ("Kafka"). Settings, credentials
+and error translation: ``runner.sources.kafka_config``.
 """
 
 from __future__ import annotations
@@ -41,14 +36,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kafka import ConsumerRebalanceListener
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from runner.codec import normalise_headers, payload_fields
 from runner.credentials import load_alias
@@ -56,31 +56,36 @@ from runner.errors import (
     AuthError,
     ConfigurationError,
     ConnectionFailed,
-    ExecutionError,
     NotFoundError,
     OperationTimeout,
-    ToolpodError,
 )
 from runner.sources.base import DisposeOutcome, Disposition, Message, PollOptions
+from runner.sources.kafka_config import (
+    CONNECT_BOUND_S,
+    JOIN_BOUND_S,
+    REQUEST_TIMEOUT_MS,
+    client_config,
+    code_of,
+    ends_the_drain,
+    is_refusal,
+    translate,
+    unreachable,
+)
 
-#: Bound on reaching the bootstrap brokers and fetching metadata.
-CONNECT_BOUND_S = 5.0
-#: Bound on joining the group (set-up, before timeout_ms starts): above SESSION_TIMEOUT_MS so a
-#: killed runner's leftover membership expires within it.
-JOIN_BOUND_S = 15.0
-SESSION_TIMEOUT_MS = 10_000
-#: How long a holder may take between its fetch and its commit before the group moves on
-#: without it (its commit then fails and its records are redelivered).
-MAX_POLL_INTERVAL_MS = 60_000
 #: The shortest wait for the first records, whatever timeout_ms says (see ``_drain``).
 FIRST_FETCH_S = 0.2
 #: After the first records, how long one poll may wait for more that are on their way.
 TRAILING_POLL_MS = 50
 #: After the first records, keep taking ready ones for at most this long past the deadline.
 TRAILING_CAP_S = 2.0
+#: The topic look-up is retried in slices this long, so a refused login ends it at once.
+CONNECT_SLICE_S = 0.25
+#: librdkafka's own log lines, through the runner's JSON logging (the "kafka" level applies).
+LIBRDKAFKA_LOG = logging.getLogger("kafka.librdkafka")
 
 Clock = Callable[[], float]
 Offsets = dict[tuple[str, int], int]
+Partition = tuple[str, int]
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -106,24 +111,25 @@ def commit_offsets(handles: Iterable[str]) -> Offsets:
 
 
 def to_message(record: Any) -> Message:
-    """A kafka-python ``ConsumerRecord`` in the common envelope."""
+    """A confluent-kafka ``Message`` (a record, not an event) in the common envelope."""
     pairs: list[tuple[str, Any]] = [
-        (k, v if v is not None else b"") for k, v in (record.headers or [])
+        (k, v if v is not None else b"") for k, v in (record.headers() or [])
     ]
-    fields = payload_fields(record.value or b"")
+    fields = payload_fields(record.value() or b"")
+    kind, timestamp = record.timestamp()
     metadata: dict[str, Any] = {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
+        "topic": record.topic(),
+        "partition": record.partition(),
+        "offset": record.offset(),
         "key": None,
-        "timestamp": record.timestamp,
+        "timestamp": None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp,
     }
-    if record.key is not None:
+    if (key := record.key()) is not None:
         # a key is an identifier: its text as is (not parsed as JSON), base64 when not UTF-8
-        metadata["key"], encoding = text_of(record.key)
+        metadata["key"], encoding = text_of(key)
         if encoding:
             metadata["key_encoding"] = encoding
-    rid = handle(record.topic, record.partition, record.offset)
+    rid = handle(record.topic(), record.partition(), record.offset())
     return Message(
         id=rid,
         data=fields["data"],
@@ -150,87 +156,42 @@ def raw_headers(pairs: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
     return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
 
 
-def client_config(brokers: list[str], group: str, cred: Mapping[str, Any]) -> dict[str, Any]:
-    """kafka-python settings for a drain: no auto-commit, no auto-created topics."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": brokers,
-        "group_id": group,
-        "client_id": "toolpod-runner",
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "allow_auto_create_topics": False,
-        "bootstrap_timeout_ms": int(CONNECT_BOUND_S * 1000),
-        "request_timeout_ms": 15_000,
-        "session_timeout_ms": SESSION_TIMEOUT_MS,
-        "heartbeat_interval_ms": SESSION_TIMEOUT_MS // 4,
-        "max_poll_interval_ms": MAX_POLL_INTERVAL_MS,
-        "reconnect_backoff_max_ms": 1000,
-    }
-    return config | security_config(cred)
-
-
-def security_config(cred: Mapping[str, Any]) -> dict[str, Any]:
-    """SASL / TLS settings from a credential; nothing for plaintext."""
-    out: dict[str, Any] = {}
-    if proto := cred.get("security_protocol"):
-        out["security_protocol"] = str(proto).upper()
-    if mech := cred.get("sasl_mechanism"):
-        out["sasl_mechanism"] = str(mech).upper()
-    if "username" in cred:
-        out["sasl_plain_username"] = str(cred["username"])
-    if "password" in cred:
-        out["sasl_plain_password"] = str(cred["password"])
-    if ca := cred.get("ssl_cafile"):
-        if str(ca).lstrip().startswith("-----BEGIN"):
-            out["ssl_context"] = ssl.create_default_context(cadata=str(ca))
-        else:
-            out["ssl_cafile"] = str(ca)
-    return out
-
-
-def translate(e: Exception, what: str) -> ToolpodError:
-    """The toolpod error for a kafka-python exception (the one place they are translated)."""
-    from kafka import errors as k
-
-    if isinstance(e, ToolpodError):
-        return e
-    if isinstance(e, k.AuthorizationError | k.SaslAuthenticationFailedError):
-        return AuthError(f"{what}: not allowed ({type(e).__name__})")
-    if isinstance(e, k.UnknownTopicOrPartitionError):
-        return NotFoundError(f"{what}: the topic does not exist")
-    if isinstance(e, k.KafkaConfigurationError | k.IllegalArgumentError):
-        return ConfigurationError(f"{what}: {e}")
-    if isinstance(e, k.CommitFailedError | k.RebalanceInProgressError):
-        return ConnectionFailed(f"{what}: the group rebalanced before the commit")
-    if isinstance(e, k.KafkaTimeoutError):
-        return OperationTimeout(f"{what}: the brokers did not answer in time")
-    if (isinstance(e, k.KafkaError) and e.retriable) or isinstance(e, OSError):
-        return ConnectionFailed(f"{what}: {type(e).__name__}")
-    return ExecutionError(f"{what}: {type(e).__name__}: {e}")
-
-
 # -- the client --------------------------------------------------------------------------------
 
 
-class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalance listener: knows when the join completed and which partitions were revoked."""
+class _Membership:
+    """Rebalance callbacks: when the join completed, which partitions were revoked, and which
+    are read up to their end (librdkafka's end-of-partition events)."""
 
     def __init__(self) -> None:
         self.joined = False
-        self.revoked: set[tuple[str, int]] = set()
+        self.revoked: set[Partition] = set()
+        self.at_end: set[Partition] = set()
 
-    def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
-        self.revoked |= {(tp.topic, tp.partition) for tp in revoked}
-
-    def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+    def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # Start at the group's committed offsets, or at the beginning where there are none.
+        # librdkafka would fetch the same offsets itself, but it waits a fixed 100 ms before it
+        # looks up the beginning of a partition without one (every first drain of a group).
+        # Read here by the member that now owns the partitions, they are the same offsets.
+        committed = consumer.committed(partitions, timeout=REQUEST_TIMEOUT_MS / 1000)
+        for tp in committed:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            if tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING
+        consumer.assign(committed)
         self.joined = True
 
-    def on_partitions_lost(self, lost: Iterable[Any]) -> None:
-        self.on_partitions_revoked(lost)
+    def on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self.revoked |= gone
+        self.at_end -= gone
+
+    on_lost = on_revoke
 
 
 class KafkaSource:
-    """One group member for one drain; every blocking kafka-python call runs in a thread."""
+    """One group member for one drain; every blocking librdkafka call runs in a thread."""
 
     supports_handles = False
 
@@ -242,9 +203,9 @@ class KafkaSource:
 
     @classmethod
     async def open(cls, config: dict[str, Any], topic: str) -> KafkaSource:
-        what = f"poll topic '{topic}' group '{config['group_id']}'"
+        what = f"poll topic '{topic}' group '{config['group.id']}'"
         consumer = await asyncio.to_thread(_connect, config, topic, what)
-        return cls(consumer, topic, config["group_id"])
+        return cls(consumer, topic, config["group.id"])
 
     async def poll(self, options: PollOptions) -> list[Message]:
         try:
@@ -267,20 +228,18 @@ class KafkaSource:
                 self._poll_into(got, options.batch, int((deadline - self._clock()) * 1000))
                 continue
             cap = cap or max(deadline, self._clock() + TRAILING_CAP_S)
-            if not self._take_more(got, options.batch, cap):
+            if self._clock() >= cap or self._read_to_end():
                 break
+            self._poll_into(got, options.batch, TRAILING_POLL_MS)
         return got[: options.batch]
-
-    def _take_more(self, got: list[Any], batch: int, cap: float) -> bool:
-        """One short poll while more is ready; False once the drain is complete."""
-        if self._clock() >= cap or not self._more_ready():
-            return False
-        return self._poll_into(got, batch, TRAILING_POLL_MS) > 0 or not got
 
     def _join(self, got: list[Any], batch: int) -> None:
         """Subscribe and poll until the group assigned this member (possibly nothing)."""
         if not self._subscribed:
-            self._consumer.subscribe([self.topic], listener=self._members)
+            m = self._members
+            self._consumer.subscribe(
+                [self.topic], on_assign=m.on_assign, on_revoke=m.on_revoke, on_lost=m.on_lost
+            )
             self._subscribed = True
         bound = self._clock() + JOIN_BOUND_S
         while not self._members.joined:
@@ -295,28 +254,35 @@ class KafkaSource:
         """One poll for at most what is missing; returns how many records it added."""
         if len(got) >= batch:
             return 0
-        by_partition = self._consumer.poll(
-            timeout_ms=max(timeout_ms, 0), max_records=batch - len(got)
+        # what is already here, else wait (up to timeout_ms) for the next one to arrive
+        events = self._consumer.consume(batch - len(got), timeout=0) or self._consumer.consume(
+            1, timeout=max(timeout_ms, 0) / 1000
         )
         if self._members.revoked:  # never return what another member may now fetch
-            got[:] = [r for r in got if (r.topic, r.partition) not in self._members.revoked]
+            got[:] = [r for r in got if (r.topic(), r.partition()) not in self._members.revoked]
             self._members.revoked.clear()
-        added = [r for records in by_partition.values() for r in records]
-        got.extend(added)
-        return len(added)
+        before = len(got)
+        for event in events:
+            self._take(event, got)
+        return len(got) - before
 
-    def _more_ready(self) -> bool:
-        """False only when every assigned partition is known to be read up to its high water."""
-        from kafka.errors import KafkaError
+    def _take(self, event: Any, got: list[Any]) -> None:
+        """A record joins ``got``; an end of partition is noted; a real error ends the drain."""
+        where = (event.topic(), event.partition())
+        error = event.error()
+        if error is None:
+            got.append(event)
+            self._members.at_end.discard(where)
+        elif error.code() == KafkaError._PARTITION_EOF:
+            self._members.at_end.add(where)
+        elif ends_the_drain(error):
+            raise KafkaException(error)
+        # anything else is librdkafka reporting what it retries by itself; the bounds apply
 
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            try:
-                if high is None or self._consumer.position(tp, timeout_ms=0) < high:
-                    return True
-            except KafkaError:  # position not known locally yet
-                return True
-        return False
+    def _read_to_end(self) -> bool:
+        """Every assigned partition is read up to its end: nothing more is ready."""
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        return assigned <= self._members.at_end
 
     async def dispose(
         self, handles: Sequence[str], disposition: Disposition, *, delay_ms: int = 0
@@ -334,91 +300,72 @@ class KafkaSource:
         return DisposeOutcome(requested=len(handles), disposed=len(handles))
 
     def _commit(self, offsets: Offsets) -> None:
-        from kafka import OffsetAndMetadata, TopicPartition
-
-        if offsets:
-            self._consumer.commit(
-                {
-                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
-                    for (t, p), o in offsets.items()
-                },
-                timeout_ms=10_000,
-            )
+        if not offsets:
+            return
+        done = self._consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+            asynchronous=False,
+        )
+        for tp in done or []:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
 
     async def close(self) -> None:
         # Leave the group so a waiting drain's join completes at once; never commit here.
-        await asyncio.to_thread(self._consumer.close, autocommit=False, timeout_ms=5_000)
+        await asyncio.to_thread(self._consumer.close)
 
 
-class _RefusedLogin(logging.Handler):
-    """Catches the broker's refusal of a SASL login or of authorization.
-
-    kafka-python retries a refused login until its bootstrap times out and then raises only the
-    timeout; the refusal itself travels only as the exception argument of its log records. We
-    keep that exception object (its type, not the text) to report ``auth`` instead of
-    ``connection``.
-    """
+class _Refusals:
+    """librdkafka's error callback: remembers a refused login or a missing permission, which
+    it otherwise only retries until the bootstrap bound runs out."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.refusal: Exception | None = None
+        self.refusal: str | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        from kafka import errors as k
-
-        args = record.args if isinstance(record.args, tuple) else ()
-        for arg in args:
-            if isinstance(arg, k.SaslAuthenticationFailedError | k.AuthorizationError):
-                self.refusal = arg
-
-
-@contextmanager
-def _watch_logins() -> Iterator[_RefusedLogin]:
-    logger, watch = logging.getLogger("kafka"), _RefusedLogin()
-    level = logger.level
-    logger.addHandler(watch)
-    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
-    try:
-        yield watch
-    finally:
-        logger.removeHandler(watch)
-        logger.setLevel(level)
+    def __call__(self, error: KafkaError) -> None:
+        if is_refusal(error.code()):
+            self.refusal = error.name()
 
 
 def _connect(config: dict[str, Any], topic: str, what: str) -> Any:
     """A consumer whose brokers answered and whose topic exists (closed again otherwise)."""
-    from kafka import KafkaConsumer
-
-    with _watch_logins() as watch:
-        try:
-            consumer = KafkaConsumer(**config)
-        except Exception as e:
-            raise _bootstrap_error(e, watch.refusal, config, what) from e
+    refusals = _Refusals()
     try:
-        found = consumer.partitions_for_topic(topic)
-    except Exception as e:
-        consumer.close(autocommit=False, timeout_ms=1000)
-        raise translate(e, what) from e
-    if not found:
-        consumer.close(autocommit=False, timeout_ms=1000)
-        raise NotFoundError(f"{what}: topic '{topic}' does not exist")
+        consumer = Consumer({**config, "error_cb": refusals, "logger": LIBRDKAFKA_LOG})
+    except (KafkaException, ValueError, TypeError) as e:
+        raise ConfigurationError(f"{what}: the client settings were refused: {e}") from None
+    try:
+        _look_up(consumer, topic, refusals, what, config["bootstrap.servers"])
+    except BaseException:
+        consumer.close()
+        raise
     return consumer
 
 
-def _bootstrap_error(
-    e: Exception, refusal: Exception | None, config: dict[str, Any], what: str
-) -> ToolpodError:
-    error = translate(e, what)
-    if refusal is None and isinstance(error, OperationTimeout | ConnectionFailed):
-        from runner.sources import kafka_login
-
-        refusal = kafka_login.refusal(config)  # the refusal kafka-python may have lost
-    if refusal is not None:
-        return AuthError(f"{what}: the brokers refused the login ({type(refusal).__name__})")
-    if isinstance(error, OperationTimeout):  # bootstrap gave up: nothing answered
-        brokers = ",".join(config["bootstrap_servers"])
-        return ConnectionFailed(f"{what}: no broker of {brokers} answered in time")
-    return error
+def _look_up(consumer: Any, topic: str, refusals: _Refusals, what: str, brokers: str) -> None:
+    """Reach a broker and find ``topic`` in the metadata, within ``CONNECT_BOUND_S``."""
+    bound = time.monotonic() + CONNECT_BOUND_S
+    while True:
+        started = time.monotonic()
+        try:
+            metadata = consumer.list_topics(topic, timeout=CONNECT_SLICE_S)
+            break
+        except KafkaException as e:
+            consumer.poll(0)  # serves the error callback: a refused login is reported there
+            if refusals.refusal is not None:
+                raise AuthError(
+                    f"{what}: the brokers refused the login ({refusals.refusal})"
+                ) from None
+            if not unreachable(code_of(e)):
+                raise translate(e, what) from e
+            if time.monotonic() >= bound:
+                raise ConnectionFailed(f"{what}: no broker of {brokers} answered in time") from e
+            time.sleep(max(0.0, started + CONNECT_SLICE_S - time.monotonic()))
+    found = metadata.topics.get(topic)
+    if found is not None and found.error is not None and is_refusal(found.error.code()):
+        raise AuthError(f"{what}: not allowed to read topic '{topic}'")
+    if found is None or found.error is not None:
+        raise NotFoundError(f"{what}: topic '{topic}' does not exist")
 
 
 async def open_source(tool: Any, credentials: Path, warn: Callable[[str], None]) -> KafkaSource:

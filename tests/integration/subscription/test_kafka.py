@@ -55,6 +55,9 @@ def poll(broker: KafkaBroker, topic: str, group: str, creds: Path, **fields: Any
         pytest.param(150, 1, 100, 1000, [100, 50], 1 + SETUP_S, id="150 ready, batch 100"),
         pytest.param(150, 3, 100, 1000, [100, 50], 1 + SETUP_S, id="150 on 3 partitions"),
         pytest.param(5, 1, 100, 4000, [5], 1.5 + SETUP_S / 2, id="5 ready: well before 4 s"),
+        pytest.param(
+            2, 3, 100, 4000, [2], 1.5 + SETUP_S / 2, id="2 ready, 1 partition empty: before 4 s"
+        ),
         pytest.param(0, 1, 100, 1500, [0], 1.5 + SETUP_S, id="empty: 0 after about timeout"),
         pytest.param(5, 1, 100, 0, [5], SETUP_S, id="timeout_ms 0: what is ready"),
         pytest.param(1000, 1, 1000, 1000, [1000], 2 + SETUP_S, id="1000 ready, batch 1000"),
@@ -346,5 +349,6 @@ def test_sasl_credentials_from_the_auth_alias(
         assert out.data["count"] == 2
     else:
         assert out.result["error"]["kind"] == "auth"
+        assert out.wall_s < 5, "reported when the broker refuses, not at the 5 s bootstrap bound"
         assert password not in out.error
         assert password not in out.stderr

@@ -1,8 +1,10 @@
-"""The Kafka drain loop with a scripted consumer: the cap, the join bound, and what happens to
-records of a partition that a rebalance takes away mid-drain (they are dropped, never returned).
+"""The Kafka drain loop with a scripted consumer: the cap, the join bound, the end of the
+partitions, and what happens to records of a partition that a rebalance takes away mid-drain
+(they are dropped, never returned).
 
-The consumer is a small scripted stand-in with kafka-python's own record and partition types;
-the real broker behaviour is covered by tests/integration/subscription/test_kafka.py.
+The consumer is a small scripted stand-in speaking confluent-kafka's API with its own message
+and partition types; the real broker behaviour is covered by
+tests/integration/subscription/test_kafka.py.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from runner.errors import OperationTimeout
 from runner.sources import kafka
@@ -21,46 +22,54 @@ from runner.sources.base import PollOptions
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 
 
-def _records(tp: TopicPartition, offsets: Iterable[int]) -> list[Any]:
-    return [
-        ConsumerRecord(tp.topic, tp.partition, 0, o, 0, 0, None, b"x", [], None, 1, 1, 0)
-        for o in offsets
-    ]
+def _records(tp: TopicPartition, offsets: Iterable[int]) -> list[Message]:
+    return [Message(topic=tp.topic, partition=tp.partition, offset=o, value=b"x") for o in offsets]
+
+
+def _end(tp: TopicPartition) -> Message:
+    """librdkafka's end-of-partition event."""
+    error = KafkaError(KafkaError._PARTITION_EOF)
+    return Message(topic=tp.topic, partition=tp.partition, error=error)
 
 
 class ScriptedConsumer:
-    """Each poll plays the next step: ``{"assign": [...], "revoke": [...], "records": [...]}``."""
+    """Each wait plays the next step: ``{"assign": [...], "revoke": [...], "records": [...]}``;
+    the records of a step are handed out in as many calls as ``consume``'s count asks."""
 
     def __init__(self, steps: list[dict[str, Any]]) -> None:
-        self.steps, self.assigned = steps, set[TopicPartition]()
-        self.listener: Any = None
-        self.asked: list[int] = []
+        self.steps, self.assigned = steps, set[tuple[str, int]]()
+        self.callbacks: dict[str, Any] = {}
+        self.ready: list[Message] = []
+        self.committed_asked: list[TopicPartition] = []
 
-    def subscribe(self, topics: list[str], listener: Any) -> None:
-        self.listener = listener
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.callbacks = callbacks
 
-    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
-        self.asked.append(max_records)
-        step = self.steps.pop(0) if self.steps else {}
-        if "revoke" in step:
-            self.listener.on_partitions_revoked(step["revoke"])
-            self.assigned -= set(step["revoke"])
-        if "assign" in step:
-            self.assigned |= set(step["assign"])
-            self.listener.on_partitions_assigned(step["assign"])
-        out: dict[TopicPartition, list[Any]] = {}
-        for r in step.get("records", [])[:max_records]:
-            out.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        if not self.ready and timeout > 0:
+            self._play(self.steps.pop(0) if self.steps else {})
+        out, self.ready = self.ready[:num_messages], self.ready[num_messages:]
         return out
 
-    def assignment(self) -> set[TopicPartition]:
-        return self.assigned
+    def _play(self, step: dict[str, Any]) -> None:
+        if "revoke" in step:
+            self.callbacks["on_revoke"](self, step["revoke"])
+            self.assigned -= {(tp.topic, tp.partition) for tp in step["revoke"]}
+            self.ready = []
+        if "assign" in step:
+            self.assigned |= {(tp.topic, tp.partition) for tp in step["assign"]}
+            self.callbacks["on_assign"](self, step["assign"])
+        self.ready += step.get("records", [])
 
-    def highwater(self, tp: TopicPartition) -> int | None:
-        return None  # unknown: the loop keeps polling while records come
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.committed_asked += partitions
+        return [TopicPartition(tp.topic, tp.partition, -1001) for tp in partitions]
 
-    def position(self, tp: TopicPartition, timeout_ms: int) -> int:
-        return 0
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.started_at = [tp.offset for tp in partitions]
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for t, p in sorted(self.assigned)]
 
 
 class Clock:
@@ -76,7 +85,7 @@ def drain(steps: list[dict[str, Any]], batch: int, tick_s: float = 0.001) -> lis
     consumer = ScriptedConsumer(steps)
     source = kafka.KafkaSource(consumer, "t", "g", clock=Clock(tick_s))
     return [
-        kafka.handle(r.topic, r.partition, r.offset)
+        kafka.handle(r.topic(), r.partition(), r.offset())
         for r in source._drain(PollOptions(batch=batch, timeout_ms=1000))
     ]
 
@@ -97,14 +106,47 @@ def test_records_of_a_revoked_partition_are_dropped() -> None:
         {"assign": [P0, P1], "records": _records(P0, range(3))},
         {"records": _records(P1, range(2))},
         {"revoke": [P0, P1], "assign": [P1], "records": []},
-        {"records": _records(P1, range(2, 4))},
+        {"records": [*_records(P1, range(2, 4)), _end(P1)]},
     ]
     assert drain(steps, batch=100) == ["t:1:2", "t:1:3"]
 
 
 def test_records_that_arrive_during_the_join_count() -> None:
-    steps = [{"assign": [P0], "records": _records(P0, range(2))}, {}]
+    steps = [{"assign": [P0], "records": [*_records(P0, range(2)), _end(P0)]}]
     assert drain(steps, batch=100) == ["t:0:0", "t:0:1"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        pytest.param(
+            [{"assign": [P0, P1], "records": [*_records(P0, range(2)), _end(P0), _end(P1)]}],
+            ["t:0:0", "t:0:1"],
+            id="every partition at its end: done at once",
+        ),
+        pytest.param(
+            [
+                {"assign": [P0, P1], "records": [*_records(P0, range(2)), _end(P0)]},
+                {},
+                {"records": [*_records(P1, range(1)), _end(P1)]},
+            ],
+            ["t:0:0", "t:0:1", "t:1:0"],
+            id="one partition not yet at its end: keep polling",
+        ),
+    ],
+)
+def test_the_drain_ends_when_every_partition_is_read_to_its_end(
+    steps: list[dict[str, Any]], expected: list[str]
+) -> None:
+    assert drain(steps, batch=100) == expected
+
+
+def test_a_partition_without_a_committed_offset_starts_at_the_beginning() -> None:
+    consumer = ScriptedConsumer([{"assign": [P0], "records": [_end(P0)]}])
+    source = kafka.KafkaSource(consumer, "t", "g", clock=Clock(0.01))
+    source._drain(PollOptions(batch=1, timeout_ms=0))
+    assert consumer.committed_asked == [P0]
+    assert consumer.started_at == [kafka.OFFSET_BEGINNING]
 
 
 def test_the_join_is_bounded() -> None:

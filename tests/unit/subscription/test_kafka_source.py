@@ -6,8 +6,7 @@ import ssl
 from typing import Any
 
 import pytest
-from kafka import errors as kerrors
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, KafkaException, Message
 
 from runner.errors import (
     AuthError,
@@ -18,7 +17,7 @@ from runner.errors import (
     OperationTimeout,
     ToolpodError,
 )
-from runner.sources import kafka
+from runner.sources import kafka, kafka_config
 
 
 @pytest.mark.parametrize(
@@ -43,20 +42,14 @@ def test_a_handle_that_is_not_a_record_id_is_a_configuration_error(bad: str) -> 
 
 
 def _record(value: bytes | None, key: bytes | None = None, headers: Any = ()) -> Any:
-    return ConsumerRecord(
+    return Message(
         topic="orders",
         partition=1,
-        leader_epoch=0,
         offset=12,
-        timestamp=1_700_000_000_000,
-        timestamp_type=0,
+        timestamp=(TIMESTAMP_CREATE_TIME, 1_700_000_000_000),
         key=key,
         value=value,
         headers=list(headers),
-        checksum=None,
-        serialized_key_size=-1,
-        serialized_value_size=-1,
-        serialized_header_size=-1,
     )
 
 
@@ -95,12 +88,23 @@ def test_a_key_that_is_not_utf8_is_base64() -> None:
 
 
 def test_drain_settings_never_commit_or_create_on_their_own() -> None:
-    config = kafka.client_config(["h1:9092", "h2:9092"], "g", {})
-    assert config["enable_auto_commit"] is False
-    assert config["allow_auto_create_topics"] is False
-    assert config["auto_offset_reset"] == "earliest"
-    assert config["group_id"] == "g"
-    assert config["session_timeout_ms"] < kafka.JOIN_BOUND_S * 1000
+    config = kafka_config.client_config(["h1:9092", "h2:9092"], "g", {})
+    assert config["bootstrap.servers"] == "h1:9092,h2:9092"
+    assert config["enable.auto.commit"] is False
+    assert config["allow.auto.create.topics"] is False
+    assert config["auto.offset.reset"] == "earliest"
+    assert config["group.id"] == "g"
+    assert config["session.timeout.ms"] < kafka_config.JOIN_BOUND_S * 1000
+
+
+def test_librdkafka_takes_the_drain_settings() -> None:
+    """Every setting is one librdkafka knows (a typo would only fail at the first drain)."""
+    from confluent_kafka import Consumer
+
+    pem = ssl.DER_cert_to_PEM_cert(_any_der_certificate())
+    cred = {"security_protocol": "sasl_ssl", "sasl_mechanism": "plain", "ssl_cafile": pem}
+    cred |= {"username": "u", "password": "p"}
+    Consumer(kafka_config.client_config(["127.0.0.1:1"], "g", cred)).close()
 
 
 @pytest.mark.parametrize(
@@ -115,29 +119,26 @@ def test_drain_settings_never_commit_or_create_on_their_own() -> None:
                 "password": "p",
             },
             {
-                "security_protocol": "SASL_SSL",
-                "sasl_mechanism": "SCRAM-SHA-512",
-                "sasl_plain_username": "u",
-                "sasl_plain_password": "p",
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "u",
+                "sasl.password": "p",
             },
         ),
         (
             {"security_protocol": "SSL", "ssl_cafile": "/etc/ca.pem"},
-            {"security_protocol": "SSL", "ssl_cafile": "/etc/ca.pem"},
+            {"security.protocol": "SSL", "ssl.ca.location": "/etc/ca.pem"},
+        ),
+        (
+            {"security_protocol": "SSL", "ssl_cafile": "-----BEGIN CERTIFICATE-----\n..."},
+            {"security.protocol": "SSL", "ssl.ca.pem": "-----BEGIN CERTIFICATE-----\n..."},
         ),
     ],
 )
 def test_security_settings_from_the_credential(
     cred: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    assert kafka.security_config(cred) == expected
-
-
-def test_a_pem_ca_in_the_credential_becomes_an_ssl_context() -> None:
-    pem = ssl.DER_cert_to_PEM_cert(_any_der_certificate())
-    out = kafka.security_config({"security_protocol": "SSL", "ssl_cafile": pem})
-    assert isinstance(out["ssl_context"], ssl.SSLContext)
-    assert "ssl_cafile" not in out
+    assert kafka_config.security_config(cred) == expected
 
 
 def _any_der_certificate() -> bytes:
@@ -149,27 +150,31 @@ def _any_der_certificate() -> bytes:
     return bytes(certs[0])
 
 
+def _failed(code: int) -> KafkaException:
+    return KafkaException(KafkaError(code))
+
+
 @pytest.mark.parametrize(
     ("exc", "error"),
     [
-        (kerrors.TopicAuthorizationFailedError(), AuthError),
-        (kerrors.SaslAuthenticationFailedError(), AuthError),
-        (kerrors.UnknownTopicOrPartitionError(), NotFoundError),
-        (kerrors.KafkaConfigurationError("bad"), ConfigurationError),
-        (kerrors.CommitFailedError(), ConnectionFailed),
-        (kerrors.RebalanceInProgressError(), ConnectionFailed),
-        (kerrors.KafkaTimeoutError(), OperationTimeout),
-        (
-            kerrors.NoBrokersAvailable()
-            if hasattr(kerrors, "NoBrokersAvailable")
-            else kerrors.KafkaConnectionError(),
-            ConnectionFailed,
-        ),
+        (_failed(KafkaError.TOPIC_AUTHORIZATION_FAILED), AuthError),
+        (_failed(KafkaError.GROUP_AUTHORIZATION_FAILED), AuthError),
+        (_failed(KafkaError.SASL_AUTHENTICATION_FAILED), AuthError),
+        (_failed(KafkaError._AUTHENTICATION), AuthError),
+        (_failed(KafkaError.UNKNOWN_TOPIC_OR_PART), NotFoundError),
+        (_failed(KafkaError._INVALID_ARG), ConfigurationError),
+        (_failed(KafkaError.REBALANCE_IN_PROGRESS), ConnectionFailed),
+        (_failed(KafkaError.ILLEGAL_GENERATION), ConnectionFailed),
+        (_failed(KafkaError.UNKNOWN_MEMBER_ID), ConnectionFailed),
+        (_failed(KafkaError._TIMED_OUT), OperationTimeout),
+        (_failed(KafkaError._TRANSPORT), ConnectionFailed),
+        (_failed(KafkaError._ALL_BROKERS_DOWN), ConnectionFailed),
         (ConnectionRefusedError(), ConnectionFailed),
-        (kerrors.InvalidTopicError(), ExecutionError),
+        (_failed(KafkaError.TOPIC_EXCEPTION), ExecutionError),
+        (ValueError("odd"), ExecutionError),
     ],
 )
 def test_kafka_errors_are_translated(exc: Exception, error: type[ToolpodError]) -> None:
-    e = kafka.translate(exc, "poll topic 't' group 'g'")
+    e = kafka_config.translate(exc, "poll topic 't' group 'g'")
     assert type(e) is error
     assert e.message.startswith("poll topic 't' group 'g'")
