@@ -11,9 +11,11 @@ import pytest
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        ("runner.sources.nats", ("kafka", "google")),
-        ("runner.sources.pubsub", ("kafka",)),
-        ("runner.sources.registry", ("kafka", "google", "requests")),
+        ("runner.sources.nats", ("kafka", "confluent_kafka", "google")),
+        ("runner.sources.pubsub", ("kafka", "confluent_kafka")),
+        ("runner.sources.registry", ("kafka", "confluent_kafka", "google", "requests")),
+        # the Kafka path: librdkafka only (kafka-python is the test fixtures' client)
+        ("runner.sources.kafka", ("kafka", "google", "kubernetes", "requests", "nats", "pydantic")),
     ],
 )
 def test_a_source_does_not_import_the_others_clients(
