@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.nats",
     "tests.fixtures.kafka",
     "tests.fixtures.pubsub",
+    "tests.fixtures.helm",
 ]

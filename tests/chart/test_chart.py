@@ -8,8 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.chart.conftest import CHART
 from tests.fixtures._process import ROOT
+from tests.fixtures.helm import CHART
 
 
 def _run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
