@@ -9,6 +9,7 @@ without knowing the cases; the codes are the table in ``docs/controller.md`` ("E
     │   │                                           an unreadable spec file
     │   ├── KubeconfigError        2     no        missing, empty or garbage kubeconfig
     │   ├── SubmitError            2     no        a credential Secret missing: nothing created
+    │   ├── IdConflict             2     no        the id is taken by a different invocation
     │   └── InvocationNotFound     2     no        no invocation with that id (any more)
     └── KubeError                                   talking to the API server failed
         ├── ApiUnreachable         3     yes       refused, reset, TLS, no answer in time
@@ -56,6 +57,10 @@ class KubeconfigError(InvalidInput):
 
 class SubmitError(InvalidInput):
     """The invocation cannot be submitted as it is (a credential is missing)."""
+
+
+class IdConflict(InvalidInput):
+    """The id's record was made for a different invocation (``controller.records``)."""
 
 
 class InvocationNotFound(InvalidInput):

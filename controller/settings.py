@@ -64,6 +64,8 @@ class Settings:
     #: SIGTERM. The runner is PID 1 in its container, where SIGTERM without a handler is
     #: ignored, so this is how long a cancel takes to free the node.
     termination_grace_s: int = 5
+    #: How long a finished invocation's record stays readable (and its id idempotent).
+    retention_s: int = 600
     #: Keep Jobs (and their Pods, spec and result) after the outcome, for debugging.
     keep: bool = False
     #: The runner image's entrypoint.
@@ -120,6 +122,7 @@ _INTEGERS: dict[str, tuple[str, int, int]] = {
     # Never 0: the Job would vanish before the controller read its outcome.
     "TOOLPOD_TTL_AFTER_FINISHED_S": ("ttl_after_finished_s", 1, 30 * 86_400),
     "TOOLPOD_TERMINATION_GRACE_S": ("termination_grace_s", 1, 3_600),
+    "TOOLPOD_RETENTION_S": ("retention_s", 1, 7 * 86_400),
 }
 _TEXTS = {"TOOLPOD_RESULT_BUCKET": "result_bucket", "TOOLPOD_RESULT_AUTH": "result_auth"}
 _SINKS = ("configmap", "nats_kv")

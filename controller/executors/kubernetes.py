@@ -1,15 +1,19 @@
 """The ``kubernetes`` executor: each invocation a Job; outcomes from the shared watches.
 
-submit:  validate credentials (GET each Secret) ─▶ Job (suspended; 409 = attach) ─▶ satellites
-         owned by the Job's uid ─▶ resume.  Nothing is created when a credential is missing.
-outcome: tracker future ─▶ (read the result ConfigMap or KV key once if its watch lags) ─▶
-         delete the Job (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
+submit:  validate credentials (GET each Secret) ─▶ claim the id's record (``records``: an
+         existing one with another invocation is ``IdConflict``, a finished one answers without
+         a second run) ─▶ Job (suspended; 409 = attach) ─▶ satellites owned by the Job's uid ─▶
+         resume.  Nothing is created when a credential is missing.
+outcome: the finished record, or the tracker's future ─▶ (read the result ConfigMap or KV key
+         once if its watch lags) ─▶ write the final record (the first writer wins) ─▶ delete
+         the Job (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
 cancel:  annotate the Job cancelled (every watcher, in any process, then reports it) ─▶ delete.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +21,8 @@ from controller import kv_results
 from controller import labels as L
 from controller.errors import InvocationNotFound, KubeError, NotFound, SubmitError, WatchesNotSynced
 from controller.k8s import Kube, api_client
-from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of
+from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of, synthetic
+from controller.records import Record, Records
 from controller.render import Rendered, job_name, owned_by, render
 from controller.settings import Settings, from_env
 from controller.tracker import Decision, Tracker
@@ -26,6 +31,8 @@ from runner.errors import ToolpodError
 from runner.spec.invocation import Invocation
 
 SYNC_TIMEOUT_S = 30.0
+#: Expired records are deleted at most this often (by whoever submits in the namespace).
+SWEEP_EVERY_S = 60.0
 #: How long a result waits for its KV bucket's watcher to deliver the values already there.
 KV_SYNC_WAIT_S = 3.0
 
@@ -57,6 +64,8 @@ class KubernetesExecutor:
         self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
         self._mine: dict[str, str] = {}
+        self.records = Records(self.kube, self.namespace, self.settings.retention_s)
+        self._swept = 0.0
 
     @property
     def namespace(self) -> str:
@@ -96,15 +105,32 @@ class KubernetesExecutor:
     # -- submit ------------------------------------------------------------------------------
 
     def submit(self, invocation: Invocation) -> str:
+        """Claim the id and start the Job, unless the id's record is finished already."""
+        record, _created = self.claim(invocation)
+        if not record.final:
+            self.start(invocation)
+        return invocation.invocation_id
+
+    def claim(self, invocation: Invocation, phase: str = "Running") -> tuple[Record, bool]:
+        """Check the credentials, then create (or read) the id's record; nothing else yet."""
+        self._check_credentials(render(invocation, self.settings))
+        self._maybe_sweep()
+        return self.records.claim(invocation, phase)  # type: ignore[arg-type]
+
+    def start(self, invocation: Invocation) -> None:
+        """Create the Job (or attach to the one with this id)."""
         rendered = render(invocation, self.settings)
-        self._check_credentials(rendered)
         self.tracker()
         job, created = self.kube.create_or_get(rendered.job)
         self._mine[invocation.invocation_id] = str(job["metadata"]["uid"])
         if created or (job.get("spec") or {}).get("suspend"):
             # Also on attach to a suspended Job: a controller that died mid-submit left it so.
             self._finish_setup(rendered, str(job["metadata"]["uid"]))
-        return invocation.invocation_id
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._swept > SWEEP_EVERY_S:
+            self._swept = time.monotonic()
+            self._pool.submit(self.records.sweep)
 
     def _check_credentials(self, r: Rendered) -> None:
         for alias, ref in sorted(r.credentials.items()):
@@ -143,8 +169,11 @@ class KubernetesExecutor:
 
     def outcome(self, inv_id: str) -> Future[Outcome]:
         tracker = self.tracker()
-        self._require(inv_id, tracker)
         out: Future[Outcome] = Future()
+        record = self._require(inv_id, tracker)
+        if record is not None and record.final:
+            out.set_result(record.outcome())
+            return out
 
         def finish(decided: Future[Decision]) -> None:
             self._pool.submit(self._finish, inv_id, decided.result(), out)
@@ -154,7 +183,7 @@ class KubernetesExecutor:
 
     def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:
         try:
-            outcome = self._resolve(inv_id, decision)
+            outcome = self._record(inv_id, self._resolve(inv_id, decision))
             if not self.settings.keep:
                 self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
             out.set_result(outcome)
@@ -198,21 +227,34 @@ class KubernetesExecutor:
             return f"the whole result could not be read back from NATS KV: {e.message}"
         return None
 
-    def _require(self, inv_id: str, tracker: Tracker) -> None:
-        if inv_id in self._mine:
-            return
+    def _record(self, inv_id: str, outcome: Outcome) -> Outcome:
+        """Write the final record; the first writer's outcome is everyone's answer."""
+        try:
+            return self.records.finish(inv_id, outcome).outcome()
+        except NotFound:  # a Job without a record (made by an older controller)
+            return outcome
+
+    def _require(self, inv_id: str, tracker: Tracker) -> Record | None:
+        """The id's record (None while only its Job is known); ``InvocationNotFound`` when
+        neither a Job nor a record exists."""
         obs = tracker.observed(inv_id)
-        if obs is not None and obs.job is not None:
-            return
+        if inv_id in self._mine or (obs is not None and obs.job is not None):
+            return None
+        record = self.records.get(inv_id)
+        if record is not None:
+            return record
         if self.kube.get("batch/v1", "Job", self.namespace, job_name(inv_id)) is None:
             raise InvocationNotFound(
                 f"no invocation '{inv_id}' in namespace {self.namespace} (finished invocations "
-                "are removed once their result was collected)"
+                f"stay readable for {self.settings.retention_s} s)"
             )
+        return None
 
     def get(self, inv_id: str) -> Outcome | None:
         tracker = self.tracker()
-        self._require(inv_id, tracker)
+        record = self._require(inv_id, tracker)
+        if record is not None and record.final:
+            return record.outcome()
         obs = tracker.observed(inv_id)
         decision = decide(obs) if obs else None
         return None if decision is None else self._resolve(inv_id, decision)
@@ -220,20 +262,29 @@ class KubernetesExecutor:
     # -- cancel, list, logs ------------------------------------------------------------------
 
     def cancel(self, inv_id: str) -> Outcome:
+        """Cancel; a finished invocation keeps its outcome, a queued one (record, no Job yet)
+        is cancelled by its record alone."""
         tracker = self.tracker()
+        record = self.records.get(inv_id)
+        if record is not None and record.final:
+            return record.outcome()
         name = job_name(inv_id)
         patch = {"metadata": {"annotations": {L.CANCELLED: "true"}}}
         try:
-            job = self.kube.merge_patch("batch/v1", "Job", self.namespace, name, patch)
+            job: dict[str, Any] | None = self.kube.merge_patch(
+                "batch/v1", "Job", self.namespace, name, patch
+            )
         except NotFound:
-            raise InvocationNotFound(f"no invocation '{inv_id}' to cancel") from None
+            if record is None:
+                raise InvocationNotFound(f"no invocation '{inv_id}' to cancel") from None
+            job = None
         tracker.cancel(inv_id)
-        self.kube.delete("batch/v1", "Job", self.namespace, name)
-        outcome = decide(Observed(job=job, cancelled=True))
-        assert isinstance(outcome, Outcome)
-        return outcome
+        if job is not None:
+            self.kube.delete("batch/v1", "Job", self.namespace, name)
+        return self._record(inv_id, cancelled(inv_id, job))
 
     def list(self) -> list[dict[str, Any]]:
+        """The invocations whose Jobs exist (finished records: ``records.list``)."""
         tracker = self.tracker()
         rows = []
         for inv_id in tracker.ids():
@@ -278,3 +329,12 @@ class KubernetesExecutor:
         self._pool.shutdown(wait=False)
         if self._own_client:
             self._client.close()
+
+
+def cancelled(inv_id: str, job: dict[str, Any] | None) -> Outcome:
+    """The outcome of a cancel, from the Job's labels when there is one."""
+    outcome = synthetic(
+        Observed(job=job), "cancelled", "cancelled", "Cancelled", "the invocation was cancelled"
+    )
+    outcome.result["invocation_id"] = inv_id
+    return outcome

@@ -112,10 +112,12 @@ def credential_secret(kube: Kube, namespace: str, alias: str, cred: dict[str, An
 
 
 def toolpod_objects(kube: Kube, namespace: str) -> list[str]:
-    """Every toolpod-labelled object in the namespace, as `Kind/name`."""
+    """Every toolpod-labelled object in the namespace, as `Kind/name`, but the invocation
+    records (ConfigMaps kept for the retention period on purpose, see controller/records.py)."""
     found = []
+    selector = "app.kubernetes.io/name=toolpod,app.kubernetes.io/component!=record"
     for api, kind in KINDS:
-        items, _ = kube.list(api, kind, namespace, "app.kubernetes.io/name=toolpod")
+        items, _ = kube.list(api, kind, namespace, selector)
         found += [f"{kind}/{i['metadata']['name']}" for i in items]
     return found
 

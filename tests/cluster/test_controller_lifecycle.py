@@ -111,10 +111,33 @@ def test_cli_submit_then_wait_in_another_process(
     waited = toolpod_cli(cluster, namespace, "wait", inv_id, "-o", "json", timeout=120)
     assert waited.returncode == 0, waited.stderr
     assert json.loads(waited.stdout)["data"]["revision"] == 1
-    gone = toolpod_cli(cluster, namespace, "get", inv_id, timeout=60)
-    assert gone.returncode == 2, gone  # collected by wait: the Job is deleted
-    assert "no invocation" in gone.stderr
+    assert wait_no_toolpod_objects(kube, namespace) == []  # collected by wait
+    kept = toolpod_cli(cluster, namespace, "get", inv_id, timeout=60)
+    assert kept.returncode == 0, kept.stderr  # the record answers for the retention period
+    assert json.loads(kept.stdout) == json.loads(waited.stdout)
+
+
+@pytest.mark.usefixtures("creds")
+def test_an_id_stays_idempotent_after_its_job_is_gone(
+    cluster: Cluster, nats: Any, namespace: str, kube: Kube, tmp_path: Any
+) -> None:
+    """The record outlives the Job: running the same invocation again (another process, Job
+    long deleted) answers with the first result and runs nothing; another body is refused."""
+    bucket = nats.kv_bucket()
+    doc = nats_invocation("kv_put", inv_id=f"id-{uuid.uuid4().hex[:6]}", bucket=bucket, key="k", value=1)
+    spec = tmp_path / "put.json"
+    spec.write_text(json.dumps(doc))
+    first = toolpod_cli(cluster, namespace, "run", str(spec), timeout=120)
+    assert first.returncode == 0, first.stderr
     assert wait_no_toolpod_objects(kube, namespace) == []
+    again = toolpod_cli(cluster, namespace, "run", str(spec), timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(first.stdout)  # revision 1: no second put
+    assert toolpod_objects(kube, namespace) == []  # no Job was made for it
+    spec.write_text(json.dumps({**doc, "step": "another"}))
+    other = toolpod_cli(cluster, namespace, "run", str(spec), timeout=60)
+    assert other.returncode == 2
+    assert "already used by a different invocation" in other.stderr
 
 
 @pytest.mark.usefixtures("creds")
