@@ -64,6 +64,18 @@ def common(fn: F) -> F:
             help="Namespace of the Jobs (default: toolpod).",
         ),
         click.option("--kubeconfig", envvar="KUBECONFIG", show_envvar=True),
+        click.option(
+            "--server",
+            envvar="TOOLPOD_SERVER",
+            show_envvar=True,
+            help="A `toolpod serve` URL: the verbs go through it (no kubeconfig needed).",
+        ),
+        click.option(
+            "--token-file",
+            envvar="TOOLPOD_TOKEN_FILE",
+            show_envvar=True,
+            help="With --server: the bearer token's file (default: the Pod's own token).",
+        ),
         click.option("--image", envvar="TOOLPOD_IMAGE", show_envvar=True, help="Runner image."),
         click.option(
             "--host-network/--no-host-network",
@@ -126,11 +138,22 @@ def _client(o: dict[str, Any], timeout: float | None = None) -> Toolpod:
         }.items()
         if v is not None
     }
+    if o.get("server"):
+        from controller.executors.remote import RemoteExecutor
+
+        ns = o.get("namespace") or _pod_namespace()
+        return Toolpod(RemoteExecutor(o["server"], ns, o.get("token_file")))
     if o["executor"] == "local":
         return Toolpod.local(credentials=o.get("credentials"))
     settings = from_env(**overrides)
     sync = {"sync_timeout_s": timeout} if timeout else {}
     return Toolpod.kubernetes(settings, kubeconfig=o.get("kubeconfig"), **sync)
+
+
+def _pod_namespace() -> str:
+    """In a Pod, its own namespace; else the default."""
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return path.read_text().strip() if path.exists() else "toolpod"
 
 
 def _load(path: str) -> Any:
@@ -346,6 +369,14 @@ def logs(inv_id: str, timeout: float, **o: Any) -> None:
     with _client(o, timeout) as tp:
         click.echo(tp.logs_sync(inv_id), nl=False)
 
+
+def _serve() -> None:
+    from controller.service.command import serve
+
+    main.add_command(serve)
+
+
+_serve()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,48 @@
+"""``toolpod serve``: the controller as an HTTP JSON service for workers (SPEC §8).
+
+config.py     ServeConfig (flags and TOOLPOD_* env)
+app.py        the FastAPI routes, access log, OpenAPI from the runner's models
+core.py       per-namespace executors, backpressure, driving invocations to their record
+admission.py  the in-flight cap and the FIFO queue (pure)
+auth.py       TokenReview + SubjectAccessReview
+errors.py     exceptions -> SPEC §8 error bodies
+metrics.py    Prometheus metrics
+"""
+
+from __future__ import annotations
+
+import logging
+
+from controller.service.config import ServeConfig
+
+log = logging.getLogger("toolpod.service")
+
+
+def build(config: ServeConfig) -> object:
+    """The ASGI app for ``config`` (the API client from in-cluster config in a Pod, else the
+    kubeconfig)."""
+    from controller.k8s import Kube, api_client
+    from controller.service.app import create_app
+    from controller.service.auth import Auth
+    from controller.service.core import Core
+    from controller.service.metrics import Metrics
+
+    client = api_client(config.kubeconfig, pool_size=config.threads)
+    metrics = Metrics()
+    auth = Auth(Kube(client) if config.auth else None, config.audiences)
+    if not config.auth:
+        log.warning(
+            "AUTHENTICATION IS OFF (--no-auth): anyone who reaches this port may run "
+            "invocations in any namespace; for local development only"
+        )
+    return create_app(Core(config, client, metrics), auth, metrics)
+
+
+def serve(config: ServeConfig) -> None:
+    import uvicorn
+
+    from runner import log as runner_log
+
+    runner_log.setup()
+    app = build(config)
+    uvicorn.run(app, host=config.host, port=config.port, log_config=None, access_log=False)  # type: ignore[arg-type]

@@ -1,0 +1,304 @@
+"""The service's engine: one ``KubernetesExecutor`` per namespace it serves, backpressure in
+front of them, and every invocation it starts driven to its final record.
+
+    POST ─▶ reserve a slot (RUN / QUEUE / none: 429) ─▶ claim the id's record (first claimer
+            wins; the same invocation again returns that record) ─▶ RUN: create the Job now
+                                                                  QUEUE: wait in FIFO order
+    Job finished ─▶ the executor writes the final record and deletes the Job ─▶ the slot goes
+            to the oldest queued invocation
+    GET ─▶ the record (the cluster's, so any replica answers); ``wait`` waits for the outcome
+
+Executors are made lazily per namespace (sharing one API client) and the least recently used
+one without in-flight invocations is closed beyond ``max_namespaces``. After a restart the
+records still ``Running`` are adopted: their Jobs are watched again and finish as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from controller import records
+from controller.executors.base import InvocationNotFound
+from controller.executors.kubernetes import KubernetesExecutor, cancelled
+from controller.k8s import Kube
+from controller.outcome import Observed, Outcome, synthetic
+from controller.records import Record
+from controller.service.admission import Admission, Slot
+from controller.service.config import ServeConfig
+from controller.service.errors import HttpError
+from controller.service.metrics import Metrics
+from runner.spec.invocation import Invocation
+from runner.telemetry import span
+
+T = TypeVar("T")
+Key = tuple[str, str]
+log = logging.getLogger("toolpod.service")
+#: A Running record this old without a Job lost it (nobody collected it before its TTL).
+ORPHAN_AGE_S = 120
+
+
+class Core:
+    def __init__(self, config: ServeConfig, client: Any, metrics: Metrics) -> None:
+        self.config, self.client, self.metrics = config, client, metrics
+        self.kube = Kube(client)
+        self.admission: Admission[Key, Invocation] = Admission(
+            config.max_in_flight, config.max_queued
+        )
+        self._executors: OrderedDict[str, KubernetesExecutor] = OrderedDict()
+        #: Invocations this replica drives, set once each has its final record.
+        self._done: dict[Key, asyncio.Event] = {}
+        self._accepted: dict[Key, float] = {}
+        self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="toolpod-serve")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ready = False
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+
+    def executor(self, ns: str) -> KubernetesExecutor:
+        ex = self._executors.get(ns)
+        if ex is None:
+            settings = self.config.settings.with_(namespace=ns)
+            ex = self._executors[ns] = KubernetesExecutor(settings, client=self.client)
+            self._evict()
+        self._executors.move_to_end(ns)
+        return ex
+
+    def _evict(self) -> None:
+        busy = {ns for ns, _ in self._done} | {ns for ns, _ in self._accepted}
+        idle = [ns for ns in self._executors if ns not in busy]
+        while len(self._executors) > self.config.max_namespaces and idle:
+            self._pool.submit(self._executors.pop(idle.pop(0)).close)
+
+    # -- submit ----------------------------------------------------------------------------
+
+    async def submit(self, ns: str, inv: Invocation) -> Record:
+        key, ex = (ns, inv.invocation_id), self.executor(ns)
+        slot = self.admission.reserve()
+        if slot is None:
+            existing = await self.call(ex.records.existing, inv)
+            if existing is not None:
+                return existing
+            raise self._busy()
+        try:
+            phase = "Running" if slot is Slot.RUN else "Queued"
+            record, created = await self.call(ex.claim, inv, phase)
+        except BaseException:
+            self.admission.release(slot)
+            raise
+        if not created:
+            self.admission.release(slot)
+            return record
+        self._done[key], self._accepted[key] = asyncio.Event(), time.monotonic()
+        if slot is Slot.QUEUE:
+            self.admission.enqueue(key, inv)
+            self._gauges()
+            self._pump()
+            return record
+        await self._start_or_undo(ex, key, inv)
+        return record
+
+    def _busy(self) -> HttpError:
+        a = self.admission
+        msg = f"{a.in_flight} invocations in flight and {a.queued} queued (the most allowed)"
+        return HttpError(429, "busy", msg, headers={"Retry-After": str(self.config.retry_after_s)})
+
+    async def _start_or_undo(self, ex: KubernetesExecutor, key: Key, inv: Invocation) -> None:
+        """Start now; when that fails the record goes too, so the caller's retry can run."""
+        try:
+            await self._start(ex, key, inv)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.call(ex.records.delete, key[1])
+            self._release(key)
+            raise
+
+    async def _start(self, ex: KubernetesExecutor, key: Key, inv: Invocation) -> None:
+        tool = inv.tool
+        attrs = {"execution_id": inv.execution_id, "namespace": key[0], "kind": tool.kind}
+        with span("toolpod.submit", **attrs):
+            await self.call(ex.start, inv)
+        self.metrics.submit_to_job.observe(time.monotonic() - self._accepted[key])
+        self._gauges()
+        self._drive(ex, key, await self.call(ex.outcome, key[1]))
+
+    def _drive(self, ex: KubernetesExecutor, key: Key, fut: Future[Outcome]) -> None:
+        def done(f: asyncio.Future[Outcome]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.error("invocation %s/%s: no final record", *key, exc_info=f.exception())
+            else:
+                self._count(key, f.result())
+            self._release(key)
+
+        asyncio.wrap_future(fut).add_done_callback(done)
+
+    def _count(self, key: Key, outcome: Outcome) -> None:
+        tool = outcome.result.get("tool") or {}
+        labels = (tool.get("kind") or "", tool.get("operation") or "", outcome.status)
+        self.metrics.invocations.labels(*labels).inc()
+        if key in self._accepted:
+            self.metrics.submit_to_result.observe(time.monotonic() - self._accepted[key])
+
+    def _release(self, key: Key) -> None:
+        """An invocation of this replica finished: wake its waiters, free its slot."""
+        self._signal(key)
+        nxt = self.admission.done()
+        if nxt is not None:
+            self._spawn(self._start_queued(*nxt))
+        self._gauges()
+
+    def _signal(self, key: Key) -> None:
+        self._accepted.pop(key, None)
+        event = self._done.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def _pump(self) -> None:
+        while (nxt := self.admission.take_free()) is not None:
+            self._spawn(self._start_queued(*nxt))
+
+    async def _start_queued(self, key: Key, inv: Invocation) -> None:
+        ex = self.executor(key[0])
+        try:
+            await self.call(ex.records.set_phase, key[1], "Running")
+            await self._start(ex, key, inv)
+        except Exception as e:
+            log.error("queued invocation %s/%s could not start", *key, exc_info=e)
+            msg = f"the invocation could not be started: {e}"
+            outcome = synthetic(Observed(), "error", "job_failed", "StartFailed", msg)
+            outcome.result["invocation_id"] = key[1]
+            with contextlib.suppress(Exception):
+                await self.call(ex.records.finish, key[1], outcome)
+            self._release(key)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _gauges(self) -> None:
+        self.metrics.in_flight.set(self.admission.in_flight)
+        self.metrics.queued.set(self.admission.queued)
+
+    # -- read, wait, cancel ----------------------------------------------------------------
+
+    async def view(self, ns: str, inv_id: str) -> Record:
+        record = await self.call(self.executor(ns).records.get, inv_id)
+        if record is None:
+            raise InvocationNotFound(
+                f"no invocation '{inv_id}' in namespace {ns} (finished invocations stay "
+                f"readable for {self.config.settings.retention_s} s)"
+            )
+        return record
+
+    async def wait(self, ns: str, inv_id: str, timeout: float) -> Record:
+        record = await self.view(ns, inv_id)
+        if record.final or timeout <= 0:
+            return record
+        with span("toolpod.wait", namespace=ns), contextlib.suppress(TimeoutError):
+            event = self._done.get((ns, inv_id))
+            if event is not None:
+                await asyncio.wait_for(event.wait(), timeout)
+            else:  # another replica's (or a CLI's) invocation: the shared watches tell
+                fut = await self.call(self.executor(ns).outcome, inv_id)
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+        return await self.view(ns, inv_id)
+
+    async def cancel(self, ns: str, inv_id: str) -> Record:
+        key, ex = (ns, inv_id), self.executor(ns)
+        if self.admission.cancel(key):  # queued here: it never gets a Job
+            record = await self.call(ex.records.finish, inv_id, cancelled(inv_id, None))
+            self._signal(key)
+            self._gauges()
+            return record
+        await self.call(ex.cancel, inv_id)
+        return await self.view(ns, inv_id)
+
+    async def list(self, ns: str, execution_id: str | None) -> list[Record]:
+        return await self.call(self.executor(ns).records.list, execution_id)
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Become ready in the background: the watches of ``config.namespaces`` synced and
+        the invocations a previous process left running adopted (until then: 503)."""
+        self._spawn(self._become_ready())
+
+    async def _become_ready(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                for ns in self.config.namespaces:
+                    await self.call(self.executor(ns).tracker)
+                for cm in await self.call(records.list_everywhere, self.kube):
+                    record, _ = records.parse(cm)
+                    if record.phase == "Running":
+                        await self._adopt(record)
+                break
+            except Exception as e:  # the API server is not there yet: try again
+                log.warning("not ready yet: %s", e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self.ready = True
+        self._spawn(self._sweep_forever())
+
+    async def _adopt(self, record: Record) -> None:
+        key, ex = (record.namespace, record.id), self.executor(record.namespace)
+        if key in self._done:
+            return
+        tracker = await self.call(ex.tracker)
+        obs = tracker.observed(record.id)
+        if obs is None or obs.job is None:
+            if _age_s(record) > ORPHAN_AGE_S:
+                outcome = synthetic(
+                    Observed(job_deleted=True), "error", "job_failed", "Deleted", _LOST
+                )
+                outcome.result["invocation_id"] = record.id
+                await self.call(ex.records.finish, record.id, outcome)
+            return
+        self.admission.adopt()
+        self._done[key], self._accepted[key] = asyncio.Event(), time.monotonic()
+        self._drive(ex, key, await self.call(ex.outcome, record.id))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_every_s)
+            try:
+                for cm in await self.call(records.list_everywhere, self.kube):
+                    if records.expired(cm):
+                        meta = cm["metadata"]
+                        await self.call(
+                            self.kube.delete, "v1", "ConfigMap", meta["namespace"], meta["name"]
+                        )
+            except Exception as e:  # the next round tries again
+                log.warning("sweeping expired records failed: %s", e)
+
+    def synced(self) -> bool:
+        trackers = [ex._tracker for ex in self._executors.values()]
+        return self.ready and all(t is None or t.wait_synced(0) for t in trackers)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for ex in self._executors.values():
+            ex.close()
+        self._pool.shutdown(wait=False)
+
+
+_LOST = "the Job was gone before its outcome was collected; no result was kept"
+
+
+def _age_s(record: Record) -> float:
+    from datetime import UTC, datetime
+
+    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - created).total_seconds()
