@@ -158,7 +158,15 @@ _RETRY = {"Retry-After": "1"}
 
 
 async def _json(request: Request) -> Any:
+    """The body: JSON, or YAML when the Content-Type says so (``curl --data-binary @x.yaml``)."""
     raw = await request.body()
+    if "yaml" in request.headers.get("content-type", ""):
+        import yaml
+
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigurationError(f"the body is not valid YAML ({e})") from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as e:
