@@ -154,9 +154,9 @@ class Records:
         cm = self.kube.get("v1", "ConfigMap", self.namespace, name(inv_id))
         return None if cm is None else parse(cm)[0]
 
-    def set_phase(self, inv_id: str, phase: Phase) -> None:
-        """Queued -> Running (never over a final record)."""
-        self._update(inv_id, lambda rec: rec if rec.final else replace(rec, phase=phase))
+    def set_phase(self, inv_id: str, phase: Phase) -> Record:
+        """Queued -> Running (never over a final record: a cancelled one stays so)."""
+        return self._update(inv_id, lambda rec: rec if rec.final else replace(rec, phase=phase))
 
     def finish(self, inv_id: str, outcome: Outcome) -> Record:
         """Write the final record once; the first writer wins (every later one, in this

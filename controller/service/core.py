@@ -169,7 +169,10 @@ class Core:
     async def _start_queued(self, key: Key, inv: Invocation) -> None:
         ex = self.executor(key[0])
         try:
-            await self.call(ex.records.set_phase, key[1], "Running")
+            record = await self.call(ex.records.set_phase, key[1], "Running")
+            if record.final:  # cancelled through another replica while it waited here
+                self._release(key)
+                return
             await self._start(ex, key, inv)
         except Exception as e:
             log.error("queued invocation %s/%s could not start", *key, exc_info=e)
