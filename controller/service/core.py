@@ -243,9 +243,7 @@ class Core:
                 for ns in self.config.namespaces:
                     await self.call(self.executor(ns).tracker)
                 for cm in await self.call(records.list_everywhere, self.kube):
-                    record, _ = records.parse(cm)
-                    if record.phase == "Running":
-                        await self._adopt(record)
+                    await self._adopt(records.parse(cm)[0])
                 break
             except Exception as e:  # the API server is not there yet: try again
                 log.warning("not ready yet: %s", e)
@@ -255,9 +253,17 @@ class Core:
         self._spawn(self._sweep_forever())
 
     async def _adopt(self, record: Record) -> None:
-        key, ex = (record.namespace, record.id), self.executor(record.namespace)
-        if key in self._done:
+        """Watch a running invocation's Job again (one that cannot be is logged, not fatal:
+        its namespace may be going away)."""
+        if record.phase != "Running" or (record.namespace, record.id) in self._done:
             return
+        try:
+            await self._adopt_running(record)
+        except Exception as e:
+            log.warning("invocation %s/%s not adopted: %s", record.namespace, record.id, e)
+
+    async def _adopt_running(self, record: Record) -> None:
+        key, ex = (record.namespace, record.id), self.executor(record.namespace)
         tracker = await self.call(ex.tracker)
         obs = tracker.observed(record.id)
         if obs is None or obs.job is None:
