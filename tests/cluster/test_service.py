@@ -434,3 +434,37 @@ def test_metrics_and_openapi(server: Server) -> None:
     for name in ("toolpod_in_flight", "toolpod_queued", "toolpod_submit_to_result_seconds"):
         assert name in text
     assert "execution_id" not in text
+
+
+@pytest.mark.usefixtures("creds")
+def test_the_cli_through_the_service(
+    server: Server, token: str, namespace: str, nats: Any, tmp_path: Path
+) -> None:
+    """`toolpod --server URL` needs no kubeconfig: only the URL and a token file."""
+    import os
+    import subprocess
+    import sys
+
+    spec, token_file = tmp_path / "put.json", tmp_path / "token"
+    spec.write_text(json.dumps(kv_put(nats, f"cli-{uuid.uuid4().hex[:6]}")))
+    token_file.write_text(token)
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env |= {"TOOLPOD_SERVER": server.url, "TOOLPOD_NAMESPACE": namespace}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "controller.cli", *args, "--token-file", str(token_file)]
+        return subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    ran = cli("run", str(spec))
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["data"]["revision"] == 1
+    inv_id = json.loads(ran.stdout)["invocation_id"]
+    got = cli("get", inv_id)
+    assert (got.returncode, json.loads(got.stdout)) == (0, json.loads(ran.stdout))
+    token_file.write_text("garbage")
+    refused = cli("get", inv_id)
+    assert refused.returncode == 2
+    assert "401" in refused.stderr
+    assert "Traceback" not in refused.stderr
