@@ -49,7 +49,8 @@ class RemoteExecutor:
             raise SubmitError(msg) from None
 
     def submit(self, invocation: Invocation) -> str:
-        body = invocation.model_dump(mode="json", exclude_none=True)
+        # Only what the user wrote: defaults would come back as "not used by" warnings.
+        body = invocation.model_dump(mode="json", exclude_unset=True)
         body["id"] = invocation.invocation_id
         return str(self._do(self.client.submit, body)["id"])
 
