@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from controller import records
 from controller.executors.base import InvocationNotFound
 from controller.executors.kubernetes import KubernetesExecutor, cancelled
 from controller.k8s import Kube
@@ -41,8 +40,6 @@ from runner.telemetry import span
 T = TypeVar("T")
 Key = tuple[str, str]
 log = logging.getLogger("toolpod.service")
-#: A Running record this old without a Job lost it (nobody collected it before its TTL).
-ORPHAN_AGE_S = 120
 
 
 class Core:
@@ -232,64 +229,22 @@ class Core:
     # -- lifetime ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Become ready in the background: the watches of ``config.namespaces`` synced and
-        the invocations a previous process left running adopted (until then: 503)."""
-        self._spawn(self._become_ready())
+        """Become ready in the background (``recovery``); until then requests get 503."""
+        from controller.service import recovery
 
-    async def _become_ready(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                for ns in self.config.namespaces:
-                    await self.call(self.executor(ns).tracker)
-                for cm in await self.call(records.list_everywhere, self.kube):
-                    await self._adopt(records.parse(cm)[0])
-                break
-            except Exception as e:  # the API server is not there yet: try again
-                log.warning("not ready yet: %s", e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        self.ready = True
-        self._spawn(self._sweep_forever())
+        self._spawn(recovery.become_ready(self))
 
-    async def _adopt(self, record: Record) -> None:
-        """Watch a running invocation's Job again (one that cannot be is logged, not fatal:
-        its namespace may be going away)."""
-        if record.phase != "Running" or (record.namespace, record.id) in self._done:
-            return
-        try:
-            await self._adopt_running(record)
-        except Exception as e:
-            log.warning("invocation %s/%s not adopted: %s", record.namespace, record.id, e)
+    def spawn(self, coro: Any) -> None:
+        self._spawn(coro)
 
-    async def _adopt_running(self, record: Record) -> None:
-        key, ex = (record.namespace, record.id), self.executor(record.namespace)
-        tracker = await self.call(ex.tracker)
-        obs = tracker.observed(record.id)
-        if obs is None or obs.job is None:
-            if _age_s(record) > ORPHAN_AGE_S:
-                outcome = synthetic(
-                    Observed(job_deleted=True), "error", "job_failed", "Deleted", _LOST
-                )
-                outcome.result["invocation_id"] = record.id
-                await self.call(ex.records.finish, record.id, outcome)
-            return
+    def adopt(self, ex: KubernetesExecutor, key: Key, fut: Future[Outcome]) -> None:
+        """Drive an invocation a previous process started (it counts against the cap)."""
         self.admission.adopt()
         self._done[key], self._accepted[key] = asyncio.Event(), time.monotonic()
-        self._drive(ex, key, await self.call(ex.outcome, record.id))
+        self._drive(ex, key, fut)
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.sweep_every_s)
-            try:
-                for cm in await self.call(records.list_everywhere, self.kube):
-                    if records.expired(cm):
-                        meta = cm["metadata"]
-                        await self.call(
-                            self.kube.delete, "v1", "ConfigMap", meta["namespace"], meta["name"]
-                        )
-            except Exception as e:  # the next round tries again
-                log.warning("sweeping expired records failed: %s", e)
+    def driving(self, key: Key) -> bool:
+        return key in self._done
 
     def synced(self) -> bool:
         trackers = [ex._tracker for ex in self._executors.values()]
@@ -301,13 +256,3 @@ class Core:
         for ex in self._executors.values():
             ex.close()
         self._pool.shutdown(wait=False)
-
-
-_LOST = "the Job was gone before its outcome was collected; no result was kept"
-
-
-def _age_s(record: Record) -> float:
-    from datetime import UTC, datetime
-
-    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - created).total_seconds()

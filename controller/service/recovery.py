@@ -1,0 +1,85 @@
+"""How a (re)started service takes over: the namespaces it was told to watch are synced, and
+every invocation whose record says ``Running`` is adopted — its Job watched again and its
+outcome recorded as if this process had started it. Then, once a minute, expired records of
+every namespace are deleted. Nothing here is needed for correctness of a single request; it
+is what makes a restart lose nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from controller import records
+from controller.outcome import Observed, synthetic
+from controller.records import Record
+
+if TYPE_CHECKING:
+    from controller.service.core import Core
+
+log = logging.getLogger("toolpod.service")
+#: A Running record this old without a Job lost it (nobody collected it before its TTL).
+ORPHAN_AGE_S = 120
+LOST = "the Job was gone before its outcome was collected; no result was kept"
+
+
+async def become_ready(core: Core) -> None:
+    delay = 0.5
+    while True:
+        try:
+            for ns in core.config.namespaces:
+                await core.call(core.executor(ns).tracker)
+            for cm in await core.call(records.list_everywhere, core.kube):
+                await adopt(core, records.parse(cm)[0])
+            break
+        except Exception as e:  # the API server is not there yet: try again
+            log.warning("not ready yet: %s", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    core.ready = True
+    core.spawn(sweep_forever(core))
+
+
+async def adopt(core: Core, record: Record) -> None:
+    """Watch a running invocation's Job again (one that cannot be is logged, not fatal: its
+    namespace may be going away)."""
+    if record.phase != "Running" or core.driving((record.namespace, record.id)):
+        return
+    try:
+        await _adopt_running(core, record)
+    except Exception as e:
+        log.warning("invocation %s/%s not adopted: %s", record.namespace, record.id, e)
+
+
+async def _adopt_running(core: Core, record: Record) -> None:
+    ex = core.executor(record.namespace)
+    tracker = await core.call(ex.tracker)
+    obs = tracker.observed(record.id)
+    if obs is None or obs.job is None:
+        if _age_s(record) > ORPHAN_AGE_S:
+            outcome = synthetic(Observed(job_deleted=True), "error", "job_failed", "Deleted", LOST)
+            outcome.result["invocation_id"] = record.id
+            await core.call(ex.records.finish, record.id, outcome)
+        return
+    core.adopt(ex, (record.namespace, record.id), await core.call(ex.outcome, record.id))
+
+
+async def sweep_forever(core: Core) -> None:
+    while True:
+        await asyncio.sleep(core.config.sweep_every_s)
+        try:
+            for cm in await core.call(records.list_everywhere, core.kube):
+                if records.expired(cm):
+                    meta = cm["metadata"]
+                    await core.call(
+                        core.kube.delete, "v1", "ConfigMap", meta["namespace"], meta["name"]
+                    )
+        except Exception as e:  # the next round tries again
+            log.warning("sweeping expired records failed: %s", e)
+
+
+def _age_s(record: Record) -> float:
+    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - created).total_seconds()
