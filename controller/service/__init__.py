@@ -4,6 +4,7 @@ config.py     ServeConfig (flags and TOOLPOD_* env)
 app.py        the FastAPI routes, access log, OpenAPI from the runner's models
 core.py       per-namespace executors, backpressure, driving invocations to their record
 admission.py  the in-flight cap and the FIFO queue (pure)
+recovery.py   a restarted service adopts running invocations; expired records swept
 auth.py       TokenReview + SubjectAccessReview
 errors.py     exceptions -> SPEC §8 error bodies
 metrics.py    Prometheus metrics
