@@ -14,7 +14,9 @@ Secrets, unless it may read that Secret itself.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +47,45 @@ class Caller:
 NOBODY = Caller(ANONYMOUS)
 
 
+class TtlCache:
+    """Answers kept ``ttl`` seconds; concurrent askers of one key wait for one computation
+    (a burst of requests with a new token is one TokenReview, not hundreds)."""
+
+    def __init__(self, ttl: float, max_items: int = 10_000) -> None:
+        self.ttl, self.max_items = ttl, max_items
+        self._lock = threading.Lock()
+        self._items: dict[Any, tuple[float, Any]] = {}
+        self._pending: dict[Any, threading.Event] = {}
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        while True:
+            with self._lock:
+                hit = self._items.get(key)
+                if hit is not None and time.monotonic() - hit[0] < self.ttl:
+                    return hit[1]
+                pending = self._pending.get(key)
+                if pending is None:
+                    self._pending[key] = threading.Event()
+                    break
+            pending.wait(30)  # someone else computes it; then read their answer
+        try:
+            value = compute()
+            with self._lock:
+                if len(self._items) >= self.max_items:  # a flood of distinct tokens
+                    self._items.clear()
+                self._items[key] = (time.monotonic(), value)
+            return value
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
+
 class Auth:
     def __init__(self, kube: Kube | None, audiences: tuple[str, ...] = ()) -> None:
         """``kube`` None: no authentication at all (``--no-auth``, local development)."""
         self.kube, self.audiences = kube, audiences
-        self._tokens: dict[str, tuple[float, Caller | None]] = {}
-        self._allowed: dict[tuple[Any, ...], tuple[float, bool]] = {}
+        self._tokens = TtlCache(CACHE_S)
+        self._allowed = TtlCache(CACHE_S)
 
     @property
     def enabled(self) -> bool:
@@ -67,7 +102,7 @@ class Auth:
                 "no bearer token (Authorization: Bearer ...)",
                 headers=_CHALLENGE,
             )
-        caller = self._cached(self._tokens, _digest(token), lambda: self._review(token.strip()))
+        caller = self._tokens.get(_digest(token), lambda: self._review(token.strip()))
         if not isinstance(caller, Caller):
             msg = "the bearer token was not accepted"
             raise HttpError(401, "unauthenticated", msg, headers=_CHALLENGE)
@@ -122,7 +157,7 @@ class Auth:
         if self.kube is None:
             return True
         key = (caller, ns, verb, resource, group, name)
-        return bool(self._cached(self._allowed, key, lambda: self._sar(caller, *key[1:])))
+        return bool(self._allowed.get(key, lambda: self._sar(caller, *key[1:])))
 
     def _sar(
         self, caller: Caller, ns: str, verb: str, resource: str, group: str, name: str | None
@@ -145,18 +180,6 @@ class Auth:
         }
         url = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
         return bool((self.kube.call("POST", url, body=body).get("status") or {}).get("allowed"))
-
-    @staticmethod
-    def _cached(cache: dict[Any, tuple[float, Any]], key: Any, compute: Any) -> Any:
-        hit = cache.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < CACHE_S:
-            return hit[1]
-        if len(cache) > 10_000:  # a flood of distinct tokens must not grow memory forever
-            cache.clear()
-        value = compute()
-        cache[key] = (now, value)
-        return value
 
 
 def _digest(token: str) -> str:
