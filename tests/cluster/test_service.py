@@ -139,9 +139,11 @@ def test_the_python_client_sync_and_async(
         assert (rec["phase"], rec["exit_code"]) == ("Succeeded", 0)
         assert tp.get(rec["id"]) == rec
 
+    docs = [kv_put(nats) for _ in range(3)]  # buckets made before the client's loop runs
+
     async def go() -> list[dict[str, Any]]:
         async with AsyncClient(server.url, namespace, token=token) as atp:
-            recs = await asyncio.gather(*(atp.submit(kv_put(nats)) for _ in range(3)))
+            recs = await asyncio.gather(*(atp.submit(d) for d in docs))
             return list(await asyncio.gather(*(atp.wait(r["id"], 120) for r in recs)))
 
     assert [r["phase"] for r in asyncio.run(go())] == ["Succeeded"] * 3
@@ -173,7 +175,7 @@ def test_errors_have_their_status_and_create_nothing(
         assert "Traceback" not in r.text
         assert "garbage.token" not in r.text
     unknown = httpx.post(url(server, namespace), json=bad_body, headers=bearer(token)).json()
-    assert unknown["error"]["fields"] == ["tool.bukcet"]
+    assert set(unknown["error"]["fields"]) == {"tool.bucket", "tool.bukcet"}
     assert "did you mean 'bucket'" in unknown["error"]["message"]
     assert toolpod_objects(kube, namespace) == []  # nothing was created by any of them
     first = httpx.post(
@@ -373,6 +375,7 @@ class JobCounter:
                     return
 
 
+@pytest.mark.timeout(900)  # 300 Jobs, 20 at a time, on 2 shared cores
 @pytest.mark.usefixtures("creds")
 def test_a_burst_of_300_never_exceeds_max_in_flight_jobs(
     cluster: Cluster, namespace: str, nats: Any, token: str, tmp_path: Path, kube: Kube
