@@ -12,7 +12,7 @@ import httpx
 from controller.client import Client, ServiceError
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.outcome import Outcome
-from controller.records import IdConflict
+from controller.errors import IdConflict
 from runner.errors import ConfigurationError
 from runner.spec.invocation import Invocation
 

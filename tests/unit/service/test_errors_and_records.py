@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from controller.executors.base import InvocationNotFound, SubmitError
-from controller.k8s import ApiError
+from controller.errors import (
+    ApiUnreachable,
+    Forbidden,
+    IdConflict,
+    InvocationNotFound,
+    SubmitError,
+    api_error,
+)
 from controller.outcome import Outcome
-from controller.records import IdConflict, digest, phase_of
+from controller.records import digest, phase_of
 from controller.service.errors import fields_of, translate
 from runner.errors import ConfigurationError
 from runner.spec.invocation import parse_invocation
@@ -27,9 +33,9 @@ KV_GET = {"id": "a1", "tool": {"kind": "nats", "operation": "kv_get", "bucket": 
         (SubmitError("credential alias 'x': Secret ns/y does not exist"), 422, "invalid"),
         (IdConflict("id 'a' is already used"), 409, "conflict"),
         (InvocationNotFound("no invocation 'a'"), 404, "not_found"),
-        (ApiError(0, "MaxRetryError", "connection refused"), 503, "unavailable"),
-        (ApiError(503, "ServiceUnavailable", "etcd"), 503, "unavailable"),
-        (ApiError(403, "Forbidden", "jobs is forbidden"), 502, "upstream"),
+        (ApiUnreachable("connection refused"), 503, "unavailable"),
+        (api_error(503, "ServiceUnavailable", "etcd"), 503, "unavailable"),
+        (Forbidden(403, "Forbidden", "jobs is forbidden"), 502, "upstream"),
         (RuntimeError("token=s3cret"), 500, "internal"),
     ],
 )
@@ -40,7 +46,7 @@ def test_every_error_has_a_status_and_a_kind(error: Exception, status: int, kind
 
 
 def test_busy_and_unavailable_say_when_to_retry() -> None:
-    assert "Retry-After" in translate(ApiError(0, "x", "y")).headers
+    assert "Retry-After" in translate(ApiUnreachable("refused")).headers
 
 
 def test_validation_fields_are_the_paths_the_message_names() -> None:
