@@ -247,8 +247,10 @@ class Core:
         return key in self._done
 
     def synced(self) -> bool:
-        trackers = [ex._tracker for ex in self._executors.values()]
-        return self.ready and all(t is None or t.wait_synced(0) for t in trackers)
+        """Ready, and every namespace's watches have listed (never blocks)."""
+        trackers = [ex._tracker for ex in self._executors.values() if ex._tracker is not None]
+        listed = all(inf.synced.is_set() for t in trackers for inf in t.informers)
+        return self.ready and listed
 
     async def close(self) -> None:
         for task in list(self._tasks):
