@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from controller.client import Client, ServiceError
+from controller.errors import IdConflict
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.outcome import Outcome
-from controller.errors import IdConflict
 from runner.errors import ConfigurationError
 from runner.spec.invocation import Invocation
 
