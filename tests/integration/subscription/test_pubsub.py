@@ -314,3 +314,19 @@ def test_failed_result_write_leaves_messages_unacked(
     # released with deadline 0: back at once, not after the 10 s ack deadline
     again = poll(pubsub_emulator, subscription, creds, timeout_ms=3000)
     assert set(again.ids()) == published
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_a_drain_after_an_empty_one_returns_the_k_ready_at_once(
+    pubsub_emulator: PubSubEmulator, sub: tuple[str, str], creds: Path, k: int
+) -> None:
+    """Rule 3 right after an empty drain: the empty drain's blocking pull, given up at its
+    timeout, must not capture what is published next (it used to, until the ack deadline)."""
+    topic, subscription = sub
+    empty = poll(pubsub_emulator, subscription, creds, timeout_ms=1000)
+    assert empty.data["count"] == 0
+    published = set(pubsub_emulator.publish_n(topic, k))
+    t0 = time.monotonic()
+    again = poll(pubsub_emulator, subscription, creds, timeout_ms=5000)
+    assert set(again.ids()) == published
+    assert time.monotonic() - t0 < 5, "the k ready came back without waiting out the timeout"

@@ -22,13 +22,14 @@ def _messages(n: int, start: int = 0) -> list[Message]:
 class ScriptedSource(PubsubSource):
     """A PubsubSource whose pulls return scripted batches; records pulls and disposals."""
 
-    def __init__(self, replies: list[int], tick_s: float = 0.0) -> None:
+    def __init__(self, replies: list[int], tick_s: float = 0.0, emulator: bool = False) -> None:
         self.now = 0.0
-        super().__init__(
-            PubsubTarget("http://127.0.0.1:1/v1", None, True),
-            "projects/p/subscriptions/s",
-            clock=self._clock_tick,
+        target = (
+            PubsubTarget("http://127.0.0.1:1/v1", None, True)
+            if emulator
+            else PubsubTarget("https://pubsub.example/v1", "token", False)
         )
+        super().__init__(target, "projects/p/subscriptions/s", clock=self._clock_tick)
         self.tick_s, self.replies = tick_s, replies
         self.pulls: list[tuple[int, float | None]] = []
         self.released: list[str] = []
@@ -92,3 +93,24 @@ def test_trailing_pulls_stop_at_the_cap() -> None:
     source = ScriptedSource([1] * 1000, tick_s=0.5)
     got = asyncio.run(source.poll(PollOptions(batch=1000, timeout_ms=1000)))
     assert 1 < len(got) < 20
+
+
+@pytest.mark.parametrize(
+    ("replies", "returned", "pulls"),
+    [
+        pytest.param(
+            [0] * 100, 0, 10, id="empty: immediate pulls until timeout_ms, none left waiting"
+        ),
+        pytest.param([0, 0, 3, 0], 3, 4, id="k arrive: taken at the next pull, then what is ready"),
+    ],
+)
+def test_against_the_emulator_no_pull_is_left_outstanding(
+    replies: list[int], returned: int, pulls: int
+) -> None:
+    """The emulator keeps a blocking pull given up by its client, and that pull captures the next
+    messages published: against it the wait for the first messages is immediate pulls only."""
+    source = ScriptedSource(replies, tick_s=0.1, emulator=True)
+    got = asyncio.run(source.poll(PollOptions(batch=100, timeout_ms=1000)))
+    assert len(got) == returned
+    assert all(wait is None for _, wait in source.pulls), "returnImmediately only"
+    assert len(source.pulls) == pulls
