@@ -106,23 +106,17 @@ def pubsub_setup() -> str:
 
 
 def kafka_setup() -> str:
-    """A one-partition topic with N records; its name."""
-    from kafka import KafkaProducer
-    from kafka.admin import KafkaAdminClient, NewTopic
+    """A one-partition topic with N records; its name (confluent-kafka: the runner's client)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"v{RUN}"
-    admin = KafkaAdminClient(bootstrap_servers=KAFKA, request_timeout_ms=30_000)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        admin.close()
-    producer = KafkaProducer(bootstrap_servers=KAFKA)
-    try:
-        for i in range(N):
-            producer.send(topic, json.dumps({"i": i}).encode())
-        producer.flush(30)
-    finally:
-        producer.close()
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": KAFKA})
+    for i in range(N):
+        producer.produce(topic, json.dumps({"i": i}).encode())
+    expect(producer.flush(30) == 0, "kafka: records left unsent after 30 s")
     return topic
 
 
