@@ -123,12 +123,13 @@ def bench_kafka(args: argparse.Namespace, sizes: list[int], reps: int) -> list[R
                 "batch": size,
                 "timeout_ms": 5000,
             }
-            runner = [
-                runner_drain({**tool, "group": unique("bench")}, creds, size) for _ in range(reps)
-            ]
-            native = (
-                [_kcat(kcat, broker.bootstrap, topic, size) for _ in range(reps)] if kcat else [0.0]
-            )
+            # runner and kcat take turns, so a change in the machine's load hits both alike
+            runner, native = [], []
+            for _ in range(reps):
+                runner.append(runner_drain({**tool, "group": unique("bench")}, creds, size))
+                if kcat:
+                    native.append(_kcat(kcat, broker.bootstrap, topic, size))
+            native = native or [0.0]
             rows.append(Row("kafka", size, runner, native, "kcat -G" if kcat else "(no kcat)"))
             if args.phases:
                 PHASE_ROWS[size] = _phases(tool, creds, size, reps) | {
