@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from runner.errors import OperationTimeout
 from runner.sources import kafka
@@ -147,6 +147,31 @@ def test_a_partition_without_a_committed_offset_starts_at_the_beginning() -> Non
     source._drain(PollOptions(batch=1, timeout_ms=0))
     assert consumer.committed_asked == [P0]
     assert consumer.started_at == [kafka.OFFSET_BEGINNING]
+
+
+def _error(code: int, fatal: bool = False) -> Message:
+    return Message(topic="t", partition=0, error=KafkaError(code, fatal=fatal))
+
+
+@pytest.mark.parametrize(
+    ("event", "ends"),
+    [
+        (_error(KafkaError.TOPIC_AUTHORIZATION_FAILED), True),
+        (_error(KafkaError.UNKNOWN_TOPIC_OR_PART), True),
+        (_error(KafkaError._FATAL, fatal=True), True),
+        (_error(KafkaError._TRANSPORT), False),  # librdkafka reconnects by itself
+        (_error(KafkaError._ALL_BROKERS_DOWN), False),
+    ],
+)
+def test_an_error_event_ends_the_drain_only_when_retrying_cannot_fix_it(
+    event: Message, ends: bool
+) -> None:
+    steps = [{"assign": [P0], "records": [event, *_records(P0, range(1)), _end(P0)]}]
+    if ends:
+        with pytest.raises(KafkaException):
+            drain(steps, batch=10)
+    else:
+        assert drain(steps, batch=10) == ["t:0:0"]
 
 
 def test_the_join_is_bounded() -> None:
