@@ -4,7 +4,7 @@ A spec or a credential comes from whoever submits the invocation, so everything 
 bounded before it can cost time or memory, and every error is one line that says *where* the
 document is wrong and never repeats its text (it may hold a password):
 
-- at most ``MAX_BYTES`` bytes, read no further; strict UTF-8;
+- at most ``MAX_BYTES`` bytes (``MAX_YAML_BYTES`` of YAML), read no further; strict UTF-8;
 - at most ``MAX_DEPTH`` levels of nesting and ``MAX_NODES`` values — counted from YAML's events
   with aliases expanded, so an alias bomb is refused before it is built;
 - integers of at most ``MAX_INT_DIGITS`` digits, finite floats, string keys, and nothing JSON
@@ -22,8 +22,12 @@ from typing import IO, Any
 
 from runner.errors import ConfigurationError
 
-MAX_BYTES = 4 * 1024 * 1024
+#: A spec may carry an object_put's data (base64): JSON up to this size...
+MAX_BYTES = 64 * 1024 * 1024
+#: ...YAML, parsed far slower, up to this one.
+MAX_YAML_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+_PIECE = 1024 * 1024
 MAX_NODES = 100_000
 MAX_INT_DIGITS = 100
 
@@ -37,9 +41,16 @@ class _Refused:
 
 def read_bounded(stream: IO[bytes], what: str, limit: int = MAX_BYTES) -> str:
     """At most ``limit`` bytes of strict UTF-8 text (a device or a huge file is not read on)."""
-    raw = stream.read(limit + 1)
-    if len(raw) > limit:
+    chunks, size = [], 0
+    while size <= limit:  # in pieces: read(limit + 1) would allocate the whole limit up front
+        chunk = stream.read(min(_PIECE, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise ConfigurationError(f"{what}: larger than {limit} bytes")
+    raw = b"".join(chunks)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -77,6 +88,10 @@ def parse_document(text: str, what: str) -> Any:
 
 
 def parse_yaml(text: str, what: str) -> Any:
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigurationError(
+            f"{what}: larger than {MAX_YAML_BYTES} bytes of YAML (a larger spec must be JSON)"
+        )
     import yaml
 
     loader = _loader()

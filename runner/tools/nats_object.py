@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from nats.js.object_store import ObjectStore
 
 Data = dict[str, Any]
+#: How long cleaning up after an interrupted put may take.
+_PURGE_S = 5.0
 
 
 async def _store(js: JetStreamContext, bucket: str, what: str) -> ObjectStore:
@@ -68,7 +71,17 @@ async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Any) -> D
 
     store = await _store(js, tool.bucket, _what(tool))
     meta = ObjectMeta(name=tool.name, description=tool.description)
-    info = await store.put(tool.name, tool.payload(), meta=meta)
+    nuids = _RecordedNuids(js)
+    try:
+        info = await store.put(tool.name, tool.payload(), meta=meta)
+    except BaseException:
+        # nats-py purges the new chunks on an error while sending them, but not when the put
+        # is cancelled (SIGTERM, deadline_s) or its meta write fails: without this they stay
+        # in the bucket's stream, referenced by no object.
+        await asyncio.shield(_purge_orphans(store, tool.name, nuids.issued))
+        raise
+    finally:
+        nuids.restore()
     return {
         "status": "success",
         "bucket": tool.bucket,
@@ -76,6 +89,47 @@ async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Any) -> D
         "size": info.size or 0,
         "digest": info.digest,
     }
+
+
+class _RecordedNuids:
+    """Records the ids the connection issues during a put: one names the new chunks' subject
+    (``$O.<bucket>.C.<nuid>``), which nats-py does not expose."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        nc: Any = js._nc  # the only way to learn the chunks' subject
+        self._nc, self._inner = nc, nc._nuid
+        self.issued: list[str] = []
+        nc._nuid = self
+
+    def next(self) -> bytearray:
+        nuid: bytearray = self._inner.next()
+        self.issued.append(bytes(nuid).decode())
+        return nuid
+
+    def restore(self) -> None:
+        self._nc._nuid = self._inner
+
+
+async def _purge_orphans(store: ObjectStore, name: str, nuids: list[str]) -> None:
+    """Purge the chunks of a put that did not complete (never those its meta points to)."""
+    try:
+        async with asyncio.timeout(_PURGE_S):
+            current = await _current_nuid(store, name)
+            for nuid in nuids:
+                if nuid != current:
+                    subject = f"$O.{store._name}.C.{nuid}"
+                    await store._js.purge_stream(store._stream, subject=subject)
+    except Exception:
+        return  # best effort: the connection may be what failed
+
+
+async def _current_nuid(store: ObjectStore, name: str) -> str | None:
+    from nats.js.errors import NotFoundError as Missing
+
+    try:
+        return (await store.get_info(name)).nuid
+    except Missing:
+        return None
 
 
 async def object_delete(js: JetStreamContext, tool: spec.ObjectDelete, warn: Any) -> Data:

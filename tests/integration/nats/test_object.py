@@ -76,3 +76,29 @@ def test_a_missing_bucket_is_an_error_naming_it(nats: Nats, operation: str) -> N
     out = nats.tool(operation, bucket="no_bucket", name="n", data="x")
     assert out.code == 2
     assert "object store bucket 'no_bucket' does not exist" in out.error
+
+
+def test_an_interrupted_object_put_leaves_no_orphan_chunks(nats: Nats) -> None:
+    """A put cancelled while it sends chunks (SIGTERM, deadline_s) leaves the bucket's stream
+    as it was: no chunk without an object (nats-py purges them on errors, not on cancel)."""
+    import asyncio
+
+    from runner.spec.invocation import parse_invocation
+    from runner.tools.nats_object import object_put
+
+    bucket = nats.object_bucket()
+    tool = parse_invocation({"kind": "nats", "operation": "object_put", "bucket": bucket,
+                             "name": "big", "data": "x" * (32 * 1024 * 1024)}).tool
+
+    async def interrupt(js: object) -> int:
+        stream = f"OBJ_{bucket}"
+        put = asyncio.create_task(object_put(js, tool, print))  # type: ignore[arg-type]
+        while (await js.stream_info(stream)).state.messages == 0:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.005)
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+        return int((await js.stream_info(stream)).state.messages)  # type: ignore[attr-defined]
+
+    assert nats.server.run(interrupt) == 0
+    assert nats.tool("object_info", bucket=bucket, name="big").code == 2

@@ -39,7 +39,8 @@ DOCUMENTS = [
     ("tool:\n  1: x\n", "tool: a key that is not a string"),
     (f'tool:\n  password: "{SECRET}\n  url: [\n', "not valid YAML or JSON at line"),
     (f'{{"tool": {{"password": "{SECRET}", }}', "not valid JSON at line 1"),
-    ("x" * (4 * 1024 * 1024 + 1), "larger than 4194304 bytes"),
+    ("x" * (4 * 1024 * 1024 + 1), "larger than 4194304 bytes of YAML (a larger spec must be JSON)"),
+    ("{" + " " * (64 * 1024 * 1024), "larger than 67108864 bytes"),
 ]
 
 
