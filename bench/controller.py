@@ -249,6 +249,20 @@ def setup(kube: Kube, ns: str, server: Any, result_bytes: int) -> None:
     server.run(buckets)
 
 
+def local_settings(env: dict[str, str], ns: str) -> Settings:
+    """The controller's settings for the local cluster (runner Pods on the host network)."""
+    return Settings(
+        namespace=ns,
+        image=env["TOOLPOD_RUNNER_IMAGE"],
+        image_pull_policy="Never",
+        host_network=True,
+        extra_env={
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": env["TOOLPOD_LOCAL_API_PORT"],
+        },
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-n", type=int, default=50, help="sequential invocations for latency")
@@ -276,16 +290,7 @@ def main() -> int:
     proc, server = start_nats(workdir)
     try:
         setup(kube, ns, server, a.result_bytes)
-        settings = Settings(
-            namespace=ns,
-            image=env["TOOLPOD_RUNNER_IMAGE"],
-            image_pull_policy="Never",
-            host_network=True,
-            extra_env={
-                "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-                "KUBERNETES_SERVICE_PORT": env["TOOLPOD_LOCAL_API_PORT"],
-            },
-        )
+        settings = local_settings(env, ns)
         path = env["PATH"].replace("$PATH", os.environ["PATH"])
         kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": path}
         return run(a, Bench(kube, ns, settings, kubeconfig, kenv, workdir))

@@ -150,16 +150,7 @@ def main() -> int:
     )
     workdir = Path(tempfile.mkdtemp(prefix="toolpod-bench-"))
     nats_proc, nats = start_nats(workdir)
-    settings = Settings(
-        namespace=ns,
-        image=env["TOOLPOD_RUNNER_IMAGE"],
-        image_pull_policy="Never",
-        host_network=True,
-        extra_env={
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": env["TOOLPOD_LOCAL_API_PORT"],
-        },
-    )
+    settings = BC.local_settings(env, ns)
     server = _start_server(kubeconfig, settings, max(a.c, 50), free_port(), workdir)
     try:
         BC.setup(kube, ns, nats, 0)
