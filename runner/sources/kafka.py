@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -78,6 +80,8 @@ FIRST_FETCH_S = 0.2
 TRAILING_POLL_MS = 50
 #: After the first records, keep taking ready ones for at most this long past the deadline.
 TRAILING_CAP_S = 2.0
+#: The longest one wait for records blocks: a drain told to stop (SIGTERM) ends within it.
+WAIT_SLICE_MS = 100
 #: The topic look-up is retried in slices this long, so a refused login ends it at once.
 CONNECT_SLICE_S = 0.25
 #: librdkafka's own log lines, through the runner's JSON logging (the "kafka" level applies).
@@ -200,6 +204,7 @@ class KafkaSource:
         self.what = f"poll topic '{topic}' group '{group}'"
         self._members = _Membership()
         self._subscribed = False
+        self._stopping = threading.Event()
 
     @classmethod
     async def open(cls, config: dict[str, Any], topic: str) -> KafkaSource:
@@ -208,8 +213,16 @@ class KafkaSource:
         return cls(consumer, topic, config["group.id"])
 
     async def poll(self, options: PollOptions) -> list[Message]:
+        drain = asyncio.ensure_future(asyncio.to_thread(self._drain, options))
         try:
-            records = await asyncio.to_thread(self._drain, options)
+            records = await asyncio.shield(drain)
+        except asyncio.CancelledError:
+            # SIGTERM: the drain's thread stops within one wait slice, and only then may close
+            # run — librdkafka's consumer must not be closed under a running consume call.
+            self._stopping.set()
+            with contextlib.suppress(Exception):
+                await drain
+            raise
         except Exception as e:
             raise translate(e, self.what) from e
         return [to_message(r) for r in records]
@@ -252,11 +265,14 @@ class KafkaSource:
 
     def _poll_into(self, got: list[Any], batch: int, timeout_ms: int) -> int:
         """One poll for at most what is missing; returns how many records it added."""
+        if self._stopping.is_set():
+            raise _Stopped
         if len(got) >= batch:
             return 0
-        # what is already here, else wait (up to timeout_ms) for the next one to arrive
+        # what is already here, else wait (up to timeout_ms, in slices) for the next one
+        wait_s = min(max(timeout_ms, 0), WAIT_SLICE_MS) / 1000
         events = self._consumer.consume(batch - len(got), timeout=0) or self._consumer.consume(
-            1, timeout=max(timeout_ms, 0) / 1000
+            1, timeout=wait_s
         )
         if self._members.revoked:  # never return what another member may now fetch
             got[:] = [r for r in got if (r.topic(), r.partition()) not in self._members.revoked]
@@ -313,6 +329,10 @@ class KafkaSource:
     async def close(self) -> None:
         # Leave the group so a waiting drain's join completes at once; never commit here.
         await asyncio.to_thread(self._consumer.close)
+
+
+class _Stopped(Exception):
+    """The drain was told to stop (the invocation was cancelled); nothing it fetched counts."""
 
 
 class _Refusals:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,27 @@ def test_failed_result_write_leaves_messages_uncommitted(
     assert out.code == 4
     assert kafka_broker.committed(group, topic) == {0: None}
     assert poll(kafka_broker, topic, group, creds, timeout_ms=2000).data["count"] == 4
+
+
+def test_a_sigterm_while_waiting_stops_the_drain_at_once_and_commits_nothing(
+    kafka_broker: KafkaBroker, group: str, creds: Path
+) -> None:
+    """The drain's thread stops within one wait slice (not at timeout_ms), then the member
+    leaves the group: the next drain joins at once and gets everything."""
+    topic = kafka_broker.create_topic()
+    proc = cli.start(spec(kafka_broker, topic, group, timeout_ms=5000), creds, sink="stdout")
+    assert proc.stderr is not None
+    while "invocation started" not in proc.stderr.readline():
+        pass
+    time.sleep(1.0)  # joined, and waiting for records that do not come
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert proc.wait(timeout=30) == 143
+    assert time.monotonic() - signalled < 2, "stopped within a wait slice, not at timeout_ms"
+    kafka_broker.produce_n(topic, 3)
+    again = poll(kafka_broker, topic, group, creds, timeout_ms=2000)
+    assert again.ids() == [f"{topic}:0:{i}" for i in range(3)]
+    assert again.wall_s < 2 + SETUP_S, "the stopped member left the group"
 
 
 # -- two drains of one group at once --------------------------------------------------------------
