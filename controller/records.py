@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -98,7 +98,11 @@ def finished(rec: Record, outcome: Outcome) -> Record:
 
 
 def manifest(
-    rec: Record, dig: str, retention_s: int, execution_id: str | None = None
+    rec: Record,
+    dig: str,
+    retention_s: int,
+    execution_id: str | None = None,
+    owners: tuple[Mapping[str, Any], ...] = (),
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name(rec.id),
@@ -106,6 +110,8 @@ def manifest(
         "labels": {L.NAME: L.APP, L.COMPONENT: "record", L.INVOCATION: rec.id},
         "annotations": {L.EXECUTION_ID: execution_id} if execution_id else {},
     }
+    if owners:  # the chart's anchor (Settings.owner): uninstalling it removes the record too
+        meta["ownerReferences"] = [dict(o) for o in owners]
     if rec.final:
         expires = datetime.now(UTC) + timedelta(seconds=retention_s)
         meta["annotations"][EXPIRES] = expires.isoformat(timespec="seconds")
@@ -124,15 +130,22 @@ class Records:
     """The records of one namespace, through the API server (no cache: any replica, any
     process reads the same)."""
 
-    def __init__(self, kube: Kube, namespace: str, retention_s: int = DEFAULT_RETENTION_S):
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        retention_s: int = DEFAULT_RETENTION_S,
+        owners: tuple[Mapping[str, Any], ...] = (),
+    ):
         self.kube, self.namespace, self.retention_s = kube, namespace, retention_s
+        self.owners = owners
 
     def claim(self, inv: Invocation, phase: Phase = "Running") -> tuple[Record, bool]:
         """(record, created): create the invocation's record, or read the existing one;
         ``IdConflict`` when that one was made for a different invocation."""
         inv_id, dig = inv.invocation_id, digest(inv)
         rec = Record(inv_id, self.namespace, phase, job=job_name(inv_id), created_at=now())
-        body = manifest(rec, dig, self.retention_s, inv.execution_id)
+        body = manifest(rec, dig, self.retention_s, inv.execution_id, self.owners)
         cm, created = self.kube.create_or_get(body)
         existing, existing_digest = parse(cm)
         if not created and existing_digest != dig:
@@ -172,7 +185,7 @@ class Records:
             new = change(rec)
             if new == rec:
                 return rec
-            body = manifest(new, dig, self.retention_s)
+            body = manifest(new, dig, self.retention_s, owners=self.owners)
             # resourceVersion makes the patch conditional: a concurrent writer -> 409, re-read.
             body["metadata"]["resourceVersion"] = cm["metadata"]["resourceVersion"]
             try:

@@ -68,6 +68,8 @@ def render(invocation: Invocation, settings: Settings) -> Rendered:
     sink, sink_auth = _sink(target, cm_name)
     pod = pod_spec(name, settings, creds, sink, sink_auth, cm_name is not None)
     job = _object("batch/v1", "Job", name, meta, spec=_job_spec(invocation, settings, pod, meta))
+    if settings.owner_references:  # the chart's anchor: uninstalling it removes the Job too
+        job["metadata"]["ownerReferences"] = [dict(o) for o in settings.owner_references]
     result_cm = rbac = None
     if cm_name:
         result_cm = _object("v1", "ConfigMap", cm_name, _with_component(meta, "result"))

@@ -66,6 +66,12 @@ class Settings:
     termination_grace_s: int = 5
     #: How long a finished invocation's record stays readable (and its id idempotent).
     retention_s: int = 600
+    #: ``Kind/name`` of a cluster-scoped object that owns every Job and record this controller
+    #: creates (the chart names its own ClusterRole): when it goes (``helm uninstall``), garbage
+    #: collection takes them too, in every served namespace. Resolved to ``owner_references``
+    #: (which need its uid) by ``toolpod serve`` at start.
+    owner: str | None = None
+    owner_references: tuple[Mapping[str, object], ...] = ()
     #: Keep Jobs (and their Pods, spec and result) after the outcome, for debugging.
     keep: bool = False
     #: The runner image's entrypoint.
@@ -124,7 +130,11 @@ _INTEGERS: dict[str, tuple[str, int, int]] = {
     "TOOLPOD_TERMINATION_GRACE_S": ("termination_grace_s", 1, 3_600),
     "TOOLPOD_RETENTION_S": ("retention_s", 1, 7 * 86_400),
 }
-_TEXTS = {"TOOLPOD_RESULT_BUCKET": "result_bucket", "TOOLPOD_RESULT_AUTH": "result_auth"}
+_TEXTS = {
+    "TOOLPOD_RESULT_BUCKET": "result_bucket",
+    "TOOLPOD_RESULT_AUTH": "result_auth",
+    "TOOLPOD_OWNER": "owner",
+}
 _SINKS = ("configmap", "nats_kv")
 
 

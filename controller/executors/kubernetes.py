@@ -64,7 +64,9 @@ class KubernetesExecutor:
         self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
         self._mine: dict[str, str] = {}
-        self.records = Records(self.kube, self.namespace, self.settings.retention_s)
+        self.records = Records(
+            self.kube, self.namespace, self.settings.retention_s, self.settings.owner_references
+        )
         self._swept = 0.0
 
     @property

@@ -13,6 +13,9 @@ metrics.py    Prometheus metrics
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
 
 from controller.service.config import ServeConfig
 
@@ -29,6 +32,7 @@ def build(config: ServeConfig) -> object:
     from controller.service.metrics import Metrics
 
     client = api_client(config.kubeconfig, pool_size=config.threads)
+    config = with_owner(config, Kube(client))
     metrics = Metrics()
     auth = Auth(Kube(client) if config.auth else None, config.audiences)
     if not config.auth:
@@ -39,11 +43,34 @@ def build(config: ServeConfig) -> object:
     return create_app(Core(config, client, metrics), auth, metrics)
 
 
-def serve(config: ServeConfig) -> None:
+def with_owner(config: ServeConfig, kube: Any) -> ServeConfig:
+    """``settings.owner`` (``Kind/name`` of a cluster-scoped object, the chart's ClusterRole)
+    as the owner reference of every Job and record: its uid is only known at run time."""
+    owner = config.settings.owner
+    if not owner:
+        return config
+    from controller.errors import InvalidInput
+
+    kind, _, name = owner.partition("/")
+    if kind != "ClusterRole" or not name:
+        raise InvalidInput(f"TOOLPOD_OWNER must be ClusterRole/NAME (got '{owner[:80]}')")
+    role = kube.call("GET", f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{quote(name)}")
+    ref = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "name": name,
+        "uid": role["metadata"]["uid"],
+        "blockOwnerDeletion": False,
+    }
+    settings = config.settings.with_(owner_references=(ref,))
+    return replace(config, settings=settings)
+
+
+def serve(config: ServeConfig, log_level: str = "INFO") -> None:
     import uvicorn
 
     from runner import log as runner_log
 
-    runner_log.setup()
+    runner_log.setup(log_level)
     app = build(config)
     uvicorn.run(app, host=config.host, port=config.port, log_config=None, access_log=False)  # type: ignore[arg-type]

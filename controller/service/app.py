@@ -75,6 +75,11 @@ def _routes(app: FastAPI, core: Core, auth: Auth, metrics: Metrics) -> None:
         if not core.ready:
             raise HttpError(503, "not_ready", "the service is starting", headers=_RETRY)
         caller = await core.call(auth.authenticate, request.headers.get("authorization"))
+        if core.config.only_watched and ns not in core.config.namespaces:
+            # After authentication: who is not let in learns nothing about what is served.
+            served = ", ".join(core.config.namespaces)
+            message = f"namespace {ns} is not served here (served: {served})"
+            raise HttpError(404, "not_found", message)
         await core.call(auth.authorize, caller, ns, verb)
         return caller
 

@@ -30,14 +30,34 @@ def _opt(name: str, env: str, **kw: Any) -> Callable[[F], F]:
 @_opt("--retention", "TOOLPOD_RETENTION_S", default=600, type=click.IntRange(1))
 @_opt("--audience", "TOOLPOD_AUDIENCES", multiple=True, help="TokenReview audience (repeat).")
 @_opt("--namespace-watch", "TOOLPOD_WATCH_NAMESPACES", multiple=True, help="Watch at start.")
+@click.option(
+    "--only-watched",
+    is_flag=True,
+    envvar="TOOLPOD_ONLY_WATCHED",
+    show_envvar=True,
+    help="Serve only the --namespace-watch namespaces; requests for others answer 404.",
+)
 @_opt("--max-namespaces", "TOOLPOD_MAX_NAMESPACES", default=100, type=click.IntRange(1))
 @_opt("--kubeconfig", "KUBECONFIG", default=None, help="Default: in-cluster config in a Pod.")
 @click.option("--no-auth", is_flag=True, envvar="TOOLPOD_NO_AUTH", help="Local development only.")
+@_opt(
+    "--log-level",
+    "TOOLPOD_LOG_LEVEL",
+    default="INFO",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 def serve(**o: Any) -> None:
     """Serve the HTTP JSON API of SPEC §8 (workers POST invocations with their token)."""
     from controller import service
+    from controller.errors import ControllerError
+    from runner.errors import ToolpodError
 
-    settings = from_env(retention_s=o["retention"])
+    try:
+        settings = from_env(retention_s=o["retention"])
+    except ToolpodError as e:  # a bad TOOLPOD_* value: one line naming it, no traceback
+        raise click.UsageError(e.message) from None
+    if o["only_watched"] and not o["namespace_watch"]:
+        raise click.UsageError("--only-watched needs at least one --namespace-watch")
     config = ServeConfig(
         settings=settings,
         host=o["host"],
@@ -48,7 +68,12 @@ def serve(**o: Any) -> None:
         auth=not o["no_auth"],
         audiences=tuple(o["audience"]),
         namespaces=tuple(o["namespace_watch"]),
+        only_watched=o["only_watched"],
         max_namespaces=o["max_namespaces"],
         kubeconfig=o["kubeconfig"],
     )
-    service.serve(config)
+    try:
+        service.serve(config, o["log_level"].upper())
+    except ControllerError as e:  # e.g. the owner named by TOOLPOD_OWNER cannot be read
+        click.echo(f"toolpod serve: {e.message}", err=True)
+        raise SystemExit(e.exit_code) from None

@@ -26,6 +26,8 @@ class ServeConfig:
     max_namespaces: int = 100
     #: Namespaces whose watches start (and must sync) before the service is ready.
     namespaces: tuple[str, ...] = ()
+    #: Serve only ``namespaces`` (the chart: where its RBAC reaches); others answer 404.
+    only_watched: bool = False
     retry_after_s: int = 2
     sweep_every_s: float = 60.0
     threads: int = 64

@@ -467,3 +467,23 @@ def test_the_cli_through_the_service(
     assert refused.returncode == 2
     assert "401" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_only_the_watched_namespaces_are_served(
+    cluster: Cluster, namespace: str, kube: Kube, tmp_path: Path
+) -> None:
+    """The chart's RBAC reaches only its namespaces: the service says so instead of failing
+    on the API server (and only to a caller it authenticated)."""
+    args = ("--namespace-watch", namespace, "--only-watched")
+    srv = Server(cluster, namespace, tmp_path / "s.log", *args).start()
+    try:
+        tok = service_account(kube, namespace, "watcher", ALL_VERBS)
+        assert httpx.get(url(srv, "elsewhere")).status_code == 401
+        r = httpx.get(url(srv, "elsewhere"), headers=bearer(tok))
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["message"] == (
+            f"namespace elsewhere is not served here (served: {namespace})"
+        )
+        assert httpx.get(url(srv, namespace), headers=bearer(tok)).status_code == 200
+    finally:
+        srv.stop()

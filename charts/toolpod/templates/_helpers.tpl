@@ -65,10 +65,17 @@ true
 {{- $c := .Values.controller -}}
 {{- $r := .Values.runner -}}
 {{- if not .Values.watch.clusterWide }}
-# Watched from the start (ready once synced); requests for other namespaces are refused.
+# Watched from the start (ready once synced); requests for other namespaces answer 404:
+# the controller's Roles reach only these.
 - name: TOOLPOD_WATCH_NAMESPACES
   value: {{ include "toolpod.watchNamespaces" . | replace "," " " | quote }}
+- name: TOOLPOD_ONLY_WATCHED
+  value: "true"
 {{- end }}
+# Every Job and invocation record is owned by this release's ClusterRole: `helm uninstall`
+# removes it, and garbage collection then removes them in every served namespace.
+- name: TOOLPOD_OWNER
+  value: {{ printf "ClusterRole/%s-auth" (include "toolpod.fullname" .) | quote }}
 - name: TOOLPOD_MAX_IN_FLIGHT
   value: {{ $c.maxInFlight | quote }}
 - name: TOOLPOD_MAX_QUEUED

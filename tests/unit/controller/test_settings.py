@@ -74,3 +74,37 @@ def test_an_invocations_own_result_block_wins_over_the_default() -> None:
     settings = from_env({"TOOLPOD_RESULT_SINK": "nats_kv", "TOOLPOD_RESULT_BUCKET": "results"})
     rendered = render(parse_invocation({**KV_GET, "result": {"sink": "configmap"}}), settings)
     assert rendered.result_configmap is not None
+
+
+OWNER = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": "tp-toolpod-auth", "uid": "u-1", "blockOwnerDeletion": False}
+
+
+def test_the_chart_anchor_owns_every_job_so_uninstalling_removes_them() -> None:
+    settings = from_env({"TOOLPOD_OWNER": "ClusterRole/tp-toolpod-auth"}).with_(owner_references=(OWNER,))
+    assert settings.owner == "ClusterRole/tp-toolpod-auth"
+    rendered = render(parse_invocation(KV_GET), settings)
+    assert rendered.job["metadata"]["ownerReferences"] == [OWNER]
+    # The Job's satellites stay owned by the Job alone (garbage collection chains them).
+    assert all("ownerReferences" not in s["metadata"] for s in rendered.satellites())
+
+
+def test_without_an_anchor_the_job_has_no_owner() -> None:
+    assert "ownerReferences" not in render(parse_invocation(KV_GET), from_env({})).job["metadata"]
+
+
+def test_the_chart_anchor_owns_every_record() -> None:
+    from controller.records import Record, manifest
+
+    rec = Record("i-1", "ns", "Running")
+    assert manifest(rec, "d", 600, owners=(OWNER,))["metadata"]["ownerReferences"] == [OWNER]
+    assert "ownerReferences" not in manifest(rec, "d", 600)["metadata"]
+
+
+@pytest.mark.parametrize("owner", ["Role/x", "ClusterRole/", "tp-toolpod-auth"])
+def test_an_owner_that_is_not_a_cluster_role_is_refused_before_any_request(owner: str) -> None:
+    from controller.errors import InvalidInput
+    from controller.service import ServeConfig, with_owner
+
+    config = ServeConfig(settings=from_env({"TOOLPOD_OWNER": owner}))
+    with pytest.raises(InvalidInput, match="TOOLPOD_OWNER must be ClusterRole/NAME"):
+        with_owner(config, kube=None)
