@@ -77,8 +77,10 @@ async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Any) -> D
     except BaseException:
         # nats-py purges the new chunks on an error while sending them, but not when the put
         # is cancelled (SIGTERM, deadline_s) or its meta write fails: without this they stay
-        # in the bucket's stream, referenced by no object.
-        await asyncio.shield(_purge_orphans(store, tool.name, nuids.issued))
+        # in the bucket's stream, referenced by no object. (Restored first: the purge's own
+        # requests draw ids too, and must not add to the list it walks.)
+        nuids.restore()
+        await asyncio.shield(_purge_orphans(store, tool.name, list(nuids.issued)))
         raise
     finally:
         nuids.restore()
