@@ -298,7 +298,10 @@ async def _ack_and_rewrite(run: Run, performed: Performed, source: SourceClient)
     try:
         await _ack(source, performed.pending)
     except ToolpodError as e:
-        run.warnings.append(f"ack failed ({e.message}); the messages will be redelivered")
+        run.warnings.append(
+            f"ack failed ({e.message}); the messages will be redelivered, unless a server that "
+            "stopped answering applies the ack when it resumes"
+        )
         result = run.result(data=performed.data)
     else:
         result = run.result(data={**performed.data, "acked": True})

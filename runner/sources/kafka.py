@@ -54,6 +54,7 @@ from confluent_kafka import (
 
 from runner.codec import normalise_headers, payload_fields
 from runner.credentials import load_alias
+from runner.daemon import in_daemon_thread
 from runner.errors import (
     AuthError,
     ConfigurationError,
@@ -74,6 +75,10 @@ from runner.sources.kafka_config import (
     unreachable,
 )
 
+#: How long a commit (and leaving the group) may take.
+COMMIT_BOUND_S = 15.0
+#: How long the metadata request after a drain may take before the brokers count as stopped.
+LIVENESS_S = 2.0
 #: The shortest wait for the first records, whatever timeout_ms says (see ``_drain``).
 FIRST_FETCH_S = 0.2
 #: After the first records, how long one poll may wait for more that are on their way.
@@ -225,7 +230,19 @@ class KafkaSource:
             raise
         except Exception as e:
             raise translate(e, self.what) from e
+        await asyncio.to_thread(self._alive)
         return [to_message(r) for r in records]
+
+    def _alive(self) -> None:
+        """A frozen broker gives empty polls, like an empty topic: a metadata round trip after
+        the drain tells them apart (an outage is exit 3, never ``count: 0``)."""
+        try:
+            self._consumer.list_topics(self.topic, timeout=LIVENESS_S)
+        except KafkaException as e:
+            raise OperationTimeout(
+                f"{self.what}: the brokers stopped answering during the drain (no metadata "
+                f"within {LIVENESS_S:g}s); nothing was committed"
+            ) from e
 
     def _drain(self, options: PollOptions) -> list[Any]:
         got: list[Any] = []
@@ -309,10 +326,17 @@ class KafkaSource:
                 "records that are not committed are delivered again"
             )
         offsets = commit_offsets(handles)
+        what = f"commit on topic '{self.topic}' group '{self.group}'"
         try:
-            await asyncio.to_thread(self._commit, offsets)
+            # librdkafka's synchronous commit has no bound of its own: a frozen coordinator
+            # holds it for good. Bounded here, in a thread the process can exit past.
+            await asyncio.wait_for(in_daemon_thread(self._commit, offsets), COMMIT_BOUND_S)
+        except TimeoutError:
+            raise OperationTimeout(
+                f"{what}: the coordinator did not confirm within {COMMIT_BOUND_S:g}s"
+            ) from None
         except Exception as e:
-            raise translate(e, f"commit on topic '{self.topic}' group '{self.group}'") from e
+            raise translate(e, what) from e
         return DisposeOutcome(requested=len(handles), disposed=len(handles))
 
     def _commit(self, offsets: Offsets) -> None:
@@ -328,7 +352,9 @@ class KafkaSource:
 
     async def close(self) -> None:
         # Leave the group so a waiting drain's join completes at once; never commit here.
-        await asyncio.to_thread(self._consumer.close)
+        # Bounded like the commit: leaving a frozen coordinator's group would wait for good.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(in_daemon_thread(self._consumer.close), COMMIT_BOUND_S)
 
 
 class _Stopped(Exception):

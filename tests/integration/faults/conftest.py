@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures._process import start, stop, wait_ready
+from tests.fixtures.kafka import KafkaBroker, start_kafka
 from tests.fixtures.nats import Nats, _probe, nats_bin_dir, start_nats
+from tests.fixtures.pubsub import PubSubEmulator, start_emulator
 
 
 class FaultyProcess:
@@ -56,3 +58,25 @@ def faulty_nats(tmp_path: Path) -> Iterator[tuple[Nats, FaultyProcess]]:
     finally:
         faulty.stop()
 
+
+
+@pytest.fixture(scope="module")
+def faulty_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaBroker, FaultyProcess]]:
+    """A Kafka broker of this module's own: frozen and thawed by its tests (not restarted)."""
+    proc, broker = start_kafka(tmp_path_factory.mktemp("faulty-kafka"))
+    faulty = FaultyProcess(proc, [], broker.log, lambda: True)
+    try:
+        yield broker, faulty
+    finally:
+        faulty.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty_pubsub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PubSubEmulator, FaultyProcess]]:
+    """A Pub/Sub emulator of this module's own: frozen and thawed by its tests."""
+    proc, emulator = start_emulator(tmp_path_factory.mktemp("faulty-pubsub"))
+    faulty = FaultyProcess(proc, [], Path(), lambda: True)
+    try:
+        yield emulator, faulty
+    finally:
+        faulty.stop()
