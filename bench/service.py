@@ -45,6 +45,7 @@ def _bench_controller() -> Any:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_controller"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
