@@ -26,6 +26,8 @@ POD_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 FINAL = ("Succeeded", "Failed", "Cancelled")
 #: One long-poll holds at most this long (the service caps ``wait`` too).
 POLL_S = 60.0
+# Connections: httpx's pool (100 by default); more waits at once than that queue for one
+# (``pool=None``) instead of failing after the connect timeout.
 
 Record = dict[str, Any]
 
@@ -86,7 +88,7 @@ class Client(_Base):
 
     def __init__(self, server: str, namespace: str, **kw: Any) -> None:
         super().__init__(server, namespace, **{k: v for k, v in kw.items() if k != "http"})
-        self.http = kw.get("http") or httpx.Client(timeout=httpx.Timeout(10, read=POLL_S + 30))
+        self.http = kw.get("http") or httpx.Client(timeout=httpx.Timeout(10, read=POLL_S + 30, pool=None))
 
     def submit(self, invocation: Mapping[str, Any], wait: float | None = None) -> Record:
         params = self._wait(wait)
@@ -135,7 +137,7 @@ class AsyncClient(_Base):
 
     def __init__(self, server: str, namespace: str, **kw: Any) -> None:
         super().__init__(server, namespace, **{k: v for k, v in kw.items() if k != "http"})
-        timeout = httpx.Timeout(10, read=POLL_S + 30)
+        timeout = httpx.Timeout(10, read=POLL_S + 30, pool=None)
         self.http = kw.get("http") or httpx.AsyncClient(timeout=timeout)
 
     async def submit(self, invocation: Mapping[str, Any], wait: float | None = None) -> Record:
