@@ -28,6 +28,7 @@ FINAL = ("Succeeded", "Failed", "Cancelled")
 POLL_S = 60.0
 # Connections: httpx's pool (100 by default); more waits at once than that queue for one
 # (``pool=None``) instead of failing after the connect timeout.
+_TIMEOUT = httpx.Timeout(10, read=POLL_S + 30, pool=None)
 
 Record = dict[str, Any]
 
@@ -88,7 +89,7 @@ class Client(_Base):
 
     def __init__(self, server: str, namespace: str, **kw: Any) -> None:
         super().__init__(server, namespace, **{k: v for k, v in kw.items() if k != "http"})
-        self.http = kw.get("http") or httpx.Client(timeout=httpx.Timeout(10, read=POLL_S + 30, pool=None))
+        self.http = kw.get("http") or httpx.Client(timeout=_TIMEOUT)
 
     def submit(self, invocation: Mapping[str, Any], wait: float | None = None) -> Record:
         params = self._wait(wait)
@@ -137,8 +138,7 @@ class AsyncClient(_Base):
 
     def __init__(self, server: str, namespace: str, **kw: Any) -> None:
         super().__init__(server, namespace, **{k: v for k, v in kw.items() if k != "http"})
-        timeout = httpx.Timeout(10, read=POLL_S + 30, pool=None)
-        self.http = kw.get("http") or httpx.AsyncClient(timeout=timeout)
+        self.http = kw.get("http") or httpx.AsyncClient(timeout=_TIMEOUT)
 
     async def submit(self, invocation: Mapping[str, Any], wait: float | None = None) -> Record:
         params = self._wait(wait)
