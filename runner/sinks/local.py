@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import stat
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
+from runner.daemon import in_daemon_thread
 from runner.errors import ConfigurationError, ResultWriteError
 from runner.result import ToolResult
 
@@ -32,12 +31,8 @@ class StdoutSink:
 
     async def write(self, result: ToolResult) -> None:
         sys.stdout.flush()  # nothing of ours is buffered there, but keep the order if it were
-        data = (result.to_json() + "\n").encode()
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        threading.Thread(target=_write_all, args=(data, loop, done), daemon=True).start()
         try:
-            await done
+            await in_daemon_thread(_write_all, (result.to_json() + "\n").encode())
         except OSError as e:
             raise ResultWriteError(f"writing the result to stdout failed: {e.strerror}") from e
 
@@ -95,24 +90,10 @@ class FileSink:
             return f"cannot be checked ({e.strerror})"
 
 
-def _write_all(data: bytes, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
-    view, error = memoryview(data), None
-    try:
-        while view:
-            view = view[os.write(1, view) :]
-    except OSError as e:
-        error = e
-    with contextlib.suppress(RuntimeError):  # the loop is gone: the runner is exiting anyway
-        loop.call_soon_threadsafe(_settle, done, error)
-
-
-def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
-    if done.done():  # cancelled: the invocation already gave up on this print
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+def _write_all(data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
 
 
 #: How every ToolResult this sink writes begins (``ToolResult.to_json``).
