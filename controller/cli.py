@@ -28,7 +28,9 @@ from controller.errors import ControllerError, InvalidInput
 from controller.executors import EXECUTORS
 from controller.outcome import Outcome
 from controller.settings import from_env
-from runner.errors import EXIT_TRANSIENT, ToolpodError
+from runner import contract as C
+from runner.contract import EXIT_CRASH, EXIT_TRANSIENT
+from runner.errors import ToolpodError
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_HELP = """
@@ -38,7 +40,6 @@ a broken kubeconfig) · 3 transient error (also an unreachable API server, no an
 --timeout) · 4 result not written · 5 the Job failed without a result (deadline, OOM, image,
 deleted, cancelled) · 70 a bug in toolpod.
 """
-EXIT_BUG = 70
 #: --timeout of the verbs that do not wait for an invocation (submit, get, cancel, list, logs).
 API_TIMEOUT_S = 60.0
 #: After --timeout, what closing the client may take before the process ends regardless.
@@ -93,7 +94,7 @@ def common(fn: F) -> F:
         ),
         click.option(
             "--credentials",
-            envvar="TOOLPOD_CREDENTIALS",
+            envvar=C.ENV_CREDENTIALS,
             show_envvar=True,
             help="local executor: directory of credential alias files.",
         ),
@@ -227,7 +228,7 @@ def guarded(fn: F) -> F:
         except TimeoutError:
             _fail("timed out waiting; the invocation goes on", EXIT_TRANSIENT)
         except Exception as e:  # a bug: still one line, no traceback
-            _fail(f"internal error ({type(e).__name__}: {e}); please report it", EXIT_BUG)
+            _fail(f"internal error ({type(e).__name__}: {e}); please report it", EXIT_CRASH)
         finally:
             if watchdog is not None:
                 watchdog.cancel()

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from runner.errors import EXIT_PERMANENT, EXIT_TRANSIENT
+from runner.contract import EXIT_PERMANENT, EXIT_TRANSIENT
 
 
 class ControllerError(Exception):

@@ -13,12 +13,14 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter, ValidationError
 
 from controller.errors import InvalidInput
-from runner.spec.invocation import DNS_LABEL, InvocationId
+from runner.contract import DNS_LABEL, DNS_SUBDOMAIN
+from runner.spec.invocation import InvocationId
 
 _ID: TypeAdapter[str] = TypeAdapter(InvocationId)
-_NAMESPACE: TypeAdapter[str] = TypeAdapter(Annotated[str, Field(pattern=DNS_LABEL, max_length=63)])
-#: RFC 1123 subdomain: what Kubernetes allows as the name of a Job, Secret, ConfigMap, ...
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NAMESPACE: TypeAdapter[str] = TypeAdapter(
+    Annotated[str, Field(pattern=f"^{DNS_LABEL}$", max_length=63)]
+)
+_SUBDOMAIN = re.compile(DNS_SUBDOMAIN)
 _LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
 
 

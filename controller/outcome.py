@@ -20,7 +20,6 @@ read once directly (``NEED_READ``). The earliest terminal Job condition counts:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -28,11 +27,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from controller import labels as L
+from runner import contract as C
 from runner.result import ToolResult
 
-EXIT_NO_RESULT = 5
-#: Runner exit codes after which the Job cannot start another Pod (see render's podFailurePolicy).
-FINAL_EXIT_CODES = (0, 2, 4)
 IMAGE_FAILURES = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
 )
@@ -124,7 +121,7 @@ def _final_exit(obs: Observed) -> Outcome | None:
     condition follows a status round trip later; exit 3 and crashes wait for it (a retry
     may follow)."""
     attempt, term = last_termination(obs.pods)
-    if not term or term.get("exitCode") not in FINAL_EXIT_CODES:
+    if not term or term.get("exitCode") not in C.FINAL_EXIT_CODES:
         return None
     record = _final_record(obs, term)
     if record is None:
@@ -215,7 +212,7 @@ def last_termination(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[
     for index in range(len(ordered) - 1, -1, -1):
         for cs in (ordered[index].get("status") or {}).get("containerStatuses") or []:
             term = (cs.get("state") or {}).get("terminated")
-            if cs.get("name") == "runner" and term:
+            if cs.get("name") == C.CONTAINER and term:
                 return index + 1, dict(term)
     return None, None
 
@@ -226,15 +223,7 @@ def name_of(obj: dict[str, Any]) -> str:
 
 def kv_sink_of(job: dict[str, Any] | None) -> tuple[str, str] | None:
     """(bucket, credential alias) when the Job's runner writes its result to NATS KV."""
-    try:
-        env = job["spec"]["template"]["spec"]["containers"][0].get("env") or []  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return None
-    values = {e.get("name"): e.get("value") for e in env}
-    sink, alias = values.get("TOOLPOD_SINK") or "", values.get("TOOLPOD_SINK_AUTH")
-    if not sink.startswith("nats-kv:") or not alias:
-        return None
-    return sink.removeprefix("nats-kv:"), alias
+    return C.nats_kv_sink(_annotations(job))
 
 
 def _sink_text(obs: Observed) -> tuple[str | None, bool, bool]:
@@ -242,29 +231,19 @@ def _sink_text(obs: Observed) -> tuple[str | None, bool, bool]:
     sink has an object to read at all)."""
     if kv_sink_of(obs.job) is not None:
         return obs.kv_value, obs.kv_fresh, True
-    text = ((obs.configmap or {}).get("data") or {}).get("result.json")
+    text = ((obs.configmap or {}).get("data") or {}).get(C.RESULT_KEY)
     return text, obs.configmap_fresh, obs.configmap is not None
-
-
-def _summary_digest(record: ToolResult | None) -> str | None:
-    """The sha256 a summary names, "" for a summary that names none; None for a whole record."""
-    data = record.data if record is not None else None
-    if not data or data.get("truncated") is not True:
-        return None
-    return str(data.get("sha256") or "")
 
 
 def _final_record(obs: Observed, term: dict[str, Any]) -> ToolResult | None:
     """The record the runner wrote last, when it is known for certain: the termination message,
     or the sink's bytes that the message's summary names."""
     from_term = parse_record(term.get("message"))
-    digest = _summary_digest(from_term)
+    digest = C.summary_digest(from_term.data) if from_term is not None else None
     if digest is None:
         return from_term
     text, _fresh, _exists = _sink_text(obs)
-    if digest and text is not None and hashlib.sha256(text.encode()).hexdigest() == digest:
-        return parse_record(text)
-    return None
+    return parse_record(text) if text is not None and C.summarizes(digest, text) else None
 
 
 def result_record(obs: Observed, term: dict[str, Any] | None) -> ToolResult | NeedResultRead | None:
@@ -294,10 +273,10 @@ def parse_record(text: Any) -> ToolResult | None:
 def exit_code_of(record: ToolResult) -> int:
     """The runner's exit code for a record when no Pod is left to say it (SPEC §4)."""
     if record.status == "success":
-        return 0
+        return C.EXIT_OK
     if record.error and record.error.kind == "result_too_large":
-        return 4
-    return 3 if record.error and record.error.retriable else 2
+        return C.EXIT_RESULT_NOT_WRITTEN
+    return C.EXIT_TRANSIENT if record.error and record.error.retriable else C.EXIT_PERMANENT
 
 
 def _evicted(pods: dict[str, dict[str, Any]]) -> str | None:
@@ -337,4 +316,4 @@ def synthetic(obs: Observed, status: Status, kind: str, reason: str, message: st
         "step": notes.get(L.STEP) or None,
         "tool": {"kind": labels.get(L.TOOL, ""), "operation": labels.get(L.OPERATION, "")},
     }
-    return Outcome(status, EXIT_NO_RESULT, record, reason)
+    return Outcome(status, C.EXIT_NO_RESULT, record, reason)

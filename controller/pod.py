@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from controller.settings import SecretRef, Settings
+from runner import contract as C
 
-SPEC_DIR = "/etc/toolpod/spec"
-SPEC_KEY = "invocation.json"
-CREDENTIALS_DIR = "/etc/toolpod/credentials"
-CONTAINER = "runner"
 RUNNER_UID = 65532
 
 
@@ -44,7 +41,7 @@ def pod_spec(
         "volumes": _volumes(name, creds),
     }
     if writes_configmap:
-        pod["serviceAccountName"] = f"{name}-runner"
+        pod["serviceAccountName"] = C.runner_account_name(name)
     if settings.host_network:
         pod["hostNetwork"] = True
     return pod
@@ -58,22 +55,22 @@ def _container(
     writes_configmap: bool,
 ) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
-        {"name": "TOOLPOD_SPEC", "value": f"{SPEC_DIR}/{SPEC_KEY}"},
-        {"name": "TOOLPOD_CREDENTIALS", "value": CREDENTIALS_DIR},
-        {"name": "TOOLPOD_SINK", "value": sink},
+        {"name": C.ENV_SPEC, "value": f"{C.SPEC_DIR}/{C.SPEC_KEY}"},
+        {"name": C.ENV_CREDENTIALS, "value": C.CREDENTIALS_DIR},
+        {"name": C.ENV_SINK, "value": sink},
     ]
     if sink_auth:
-        env.append({"name": "TOOLPOD_SINK_AUTH", "value": sink_auth})
+        env.append({"name": C.ENV_SINK_AUTH, "value": sink_auth})
     if writes_configmap:
         ns_ref = {"fieldRef": {"fieldPath": "metadata.namespace"}}
-        env.append({"name": "TOOLPOD_NAMESPACE", "valueFrom": ns_ref})
+        env.append({"name": C.ENV_NAMESPACE, "valueFrom": ns_ref})
     env += [{"name": k, "value": v} for k, v in sorted(settings.extra_env.items())]
-    mounts = [{"name": "spec", "mountPath": SPEC_DIR, "readOnly": True}]
+    mounts = [{"name": "spec", "mountPath": C.SPEC_DIR, "readOnly": True}]
     if creds:
-        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
+        mounts.append({"name": "credentials", "mountPath": C.CREDENTIALS_DIR, "readOnly": True})
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     return {
-        "name": CONTAINER,
+        "name": C.CONTAINER,
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": list(settings.runner_command),
@@ -98,8 +95,8 @@ def _volumes(name: str, creds: dict[str, SecretRef]) -> list[dict[str, Any]]:
         {
             "name": "spec",
             "secret": {
-                "secretName": f"{name}-spec",
-                "items": [{"key": SPEC_KEY, "path": SPEC_KEY}],
+                "secretName": C.spec_secret_name(name),
+                "items": [{"key": C.SPEC_KEY, "path": C.SPEC_KEY}],
                 "defaultMode": 0o440,
             },
         }

@@ -24,14 +24,11 @@ from pydantic import SecretStr
 from pydantic_core import to_jsonable_python
 
 from controller import labels as L
-from controller.pod import CONTAINER, SPEC_KEY, pod_spec
+from controller.pod import pod_spec
 from controller.settings import SecretRef, Settings
+from runner import contract as C
+from runner.contract import FAIL_JOB_EXIT_CODES, job_name
 from runner.spec.invocation import Invocation
-
-#: Runner exit codes that fail the Job at once. 2: a retry cannot fix it. 4: the result could
-#: not be written; retrying would re-run an operation whose side effect already happened
-#: (js_publish, kv_put, object_put) and a result that is too large stays too large.
-FAIL_JOB_EXIT_CODES = (2, 4)
 
 
 @dataclass(frozen=True)
@@ -51,30 +48,30 @@ class Rendered:
         return [*self.rbac, self.spec_secret, *extra]
 
 
-def job_name(invocation_id: str) -> str:
-    return f"toolpod-{invocation_id}"
-
-
 def render(invocation: Invocation, settings: Settings) -> Rendered:
     inv_id = invocation.invocation_id
     name = job_name(inv_id)
     aliases = credential_aliases(invocation, settings)
     creds = {a: settings.secret_for(a) for a in aliases}
     target = result_target(invocation, settings)
-    cm_name = f"{name}-result" if target.sink == "configmap" else None
+    cm_name = C.result_configmap_name(name) if target.sink == "configmap" else None
     meta = metadata(invocation, settings.namespace)
-    spec_secret = _object("v1", "Secret", f"{name}-spec", meta, type="Opaque")
-    spec_secret["stringData"] = {SPEC_KEY: json.dumps(spec_document(invocation))}
+    spec_secret = _object("v1", "Secret", C.spec_secret_name(name), meta, type="Opaque")
+    spec_secret["stringData"] = {C.SPEC_KEY: json.dumps(spec_document(invocation))}
     sink, sink_auth = _sink(target, cm_name)
     pod = pod_spec(name, settings, creds, sink, sink_auth, cm_name is not None)
     job = _object("batch/v1", "Job", name, meta, spec=_job_spec(invocation, settings, pod, meta))
     if settings.owner_references:  # the chart's anchor: uninstalling it removes the Job too
         job["metadata"]["ownerReferences"] = [dict(o) for o in settings.owner_references]
+    # Where the result goes, on the Job itself: the controller reads it back from here.
+    job["metadata"]["annotations"][C.RESULT_SINK_ANNOTATION] = sink
+    if sink_auth:
+        job["metadata"]["annotations"][C.RESULT_AUTH_ANNOTATION] = sink_auth
     result_cm = rbac = None
     if cm_name:
         result_cm = _object("v1", "ConfigMap", cm_name, _with_component(meta, "result"))
         result_cm["data"] = {}
-        rbac = _rbac(f"{name}-runner", cm_name, meta)
+        rbac = _rbac(C.runner_account_name(name), cm_name, meta)
     return Rendered(
         name=name,
         namespace=settings.namespace,
@@ -185,8 +182,8 @@ def _object(api: str, kind: str, name: str, meta: dict[str, Any], **body: Any) -
 
 def _sink(target: ResultTarget, cm_name: str | None) -> tuple[str, str | None]:
     if cm_name:
-        return f"configmap:{cm_name}", None
-    return f"nats-kv:{target.bucket}", target.auth
+        return C.sink_arg(C.SINK_CONFIGMAP, cm_name), None
+    return C.sink_arg(C.SINK_NATS_KV, str(target.bucket)), target.auth
 
 
 def _job_spec(
@@ -212,7 +209,7 @@ def _job_spec(
                 {
                     "action": "FailJob",
                     "onExitCodes": {
-                        "containerName": CONTAINER,
+                        "containerName": C.CONTAINER,
                         "operator": "In",
                         "values": list(FAIL_JOB_EXIT_CODES),
                     },

@@ -2,8 +2,8 @@
 
 The command body only wires things together: read the spec, validate it, build the sink, run
 the executor once under ``asyncio.run``, exit with the result's code. Every option can also be
-set from the environment (``TOOLPOD_SPEC``, ``TOOLPOD_CREDENTIALS``, ``TOOLPOD_SINK``, ...), which
-is how the Job passes them.
+set from the environment (``runner.contract``'s ``ENV_*`` names), which is how the Job passes
+them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner import contract as C
 from runner import log, termination
 from runner.credentials import DEFAULT_CREDENTIALS_DIR, credentials_dir
 from runner.errors import ConfigurationError, ToolpodError
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from runner.result import ToolResult
 
 logger = logging.getLogger("toolpod.runner")
-#: sysexits' EX_SOFTWARE: not one of the result codes, so the Job counts it as a crash.
-EXIT_CRASH = 70
 
 EXIT_CODES_HELP = """
 \b
@@ -53,7 +52,7 @@ def main() -> None:
     "spec_path",
     required=True,
     show_envvar=True,
-    envvar="TOOLPOD_SPEC",
+    envvar=C.ENV_SPEC,
     metavar="PATH|-",
     help="The invocation (YAML or JSON) from a file, or '-' for stdin. A bare tool "
     "block (a mapping with 'kind' at the top) is accepted as shorthand.",
@@ -62,7 +61,7 @@ def main() -> None:
     "--credentials",
     "creds",
     show_envvar=True,
-    envvar="TOOLPOD_CREDENTIALS",
+    envvar=C.ENV_CREDENTIALS,
     metavar="DIR",
     help=f"Directory of credential aliases: 'auth: nats_main' reads DIR/nats_main "
     f"(JSON). Default: {DEFAULT_CREDENTIALS_DIR}.",
@@ -72,13 +71,13 @@ def main() -> None:
     default="stdout",
     show_default=True,
     show_envvar=True,
-    envvar="TOOLPOD_SINK",
+    envvar=C.ENV_SINK,
     help="Where the result goes: stdout, file:PATH, nats-kv:BUCKET or configmap:NAME.",
 )
 @click.option(
     "--sink-auth",
     show_envvar=True,
-    envvar="TOOLPOD_SINK_AUTH",
+    envvar=C.ENV_SINK_AUTH,
     metavar="ALIAS",
     help="Credential alias of the NATS server for --sink nats-kv:BUCKET.",
 )
@@ -86,7 +85,7 @@ def main() -> None:
     "--attempt",
     default=1,
     show_envvar=True,
-    envvar="TOOLPOD_ATTEMPT",
+    envvar=C.ENV_ATTEMPT,
     type=click.IntRange(min=1),
     help="Attempt number recorded in the result (the Job sets it on retries).",
 )
@@ -94,7 +93,7 @@ def main() -> None:
     "--log-level",
     default="INFO",
     show_envvar=True,
-    envvar="TOOLPOD_LOG_LEVEL",
+    envvar=C.ENV_LOG_LEVEL,
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
@@ -134,7 +133,7 @@ def run(
             e,
             exc_info=logger.isEnabledFor(logging.DEBUG),
         )
-        code = EXIT_CRASH
+        code = C.EXIT_CRASH
     # The run is over: freezing what it built (modules, models, messages) spares the
     # interpreter's shutdown a cyclic-GC pass over all of it — 130-140 ms of every invocation
     # with the runner's imports, 10 ms frozen (measured; the objects are freed all the same).
@@ -229,26 +228,19 @@ def _load(spec_path: str) -> Any:
         raise ConfigurationError(f"{what}: cannot read it ({e.strerror})") from None
 
 
-#: Kubernetes reads at most 4096 bytes of the termination message.
 _TERMINATION_LOG = Path("/dev/termination-log")
-_TERMINATION_MAX = 4096
 
 
 def _termination_message(result: ToolResult) -> None:
     """Leave the result (or its summary, when large) where the kubelet reports it."""
     if not _TERMINATION_LOG.exists():
         return
-    text = result.to_json()
-    if len(text.encode()) > _TERMINATION_MAX:
-        import hashlib  # only here: a large result is rare and the import is off the hot path
 
-        # The digest names the exact bytes the sink holds, so the controller can tell the
-        # final record from the one written before the ack, whichever its watch saw last.
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        summary = result.model_copy(update={"data": {"truncated": True, "sha256": digest}})
-        text = summary.to_json()[:_TERMINATION_MAX]
+    def with_data(data: dict[str, Any]) -> str:
+        return result.model_copy(update={"data": data}).to_json()
+
     try:
-        _TERMINATION_LOG.write_text(text)
+        _TERMINATION_LOG.write_text(C.termination_message(result.to_json(), with_data))
     except OSError:
         return
 

@@ -11,11 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from runner import contract as C
 from runner.document import parse_json, read_bounded
 from runner.errors import ConfigurationError
 
 #: Where the Job mounts the credential aliases (a projected volume of Secrets).
-DEFAULT_CREDENTIALS_DIR = "/etc/toolpod/credentials"
+DEFAULT_CREDENTIALS_DIR = C.CREDENTIALS_DIR
 #: A Secret key's characters (and a file name's): no '/', no leading dot, no newline.
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 #: A credential is a few small fields or one PEM bundle; more is not a credential.
@@ -23,7 +24,7 @@ MAX_CREDENTIAL_BYTES = 1024 * 1024
 
 
 def credentials_dir(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("TOOLPOD_CREDENTIALS") or DEFAULT_CREDENTIALS_DIR)
+    return Path(explicit or os.environ.get(C.ENV_CREDENTIALS) or DEFAULT_CREDENTIALS_DIR)
 
 
 def is_alias(alias: str) -> bool:

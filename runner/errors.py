@@ -24,16 +24,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from runner.contract import EXIT_PERMANENT, EXIT_RESULT_NOT_WRITTEN, EXIT_TRANSIENT
 from runner.endpoints import scrub
 
 ErrorKind = Literal[
     "configuration", "auth", "connection", "execution", "timeout", "result_too_large"
 ]
-
-EXIT_OK = 0
-EXIT_PERMANENT = 2
-EXIT_TRANSIENT = 3
-EXIT_RESULT_NOT_WRITTEN = 4
 
 
 class ToolpodError(Exception):

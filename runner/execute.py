@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from runner import log, telemetry, termination
+from runner.contract import EXIT_TRANSIENT
 from runner.errors import (
-    EXIT_TRANSIENT,
     ConfigurationError,
     ConnectionFailed,
     OperationTimeout,

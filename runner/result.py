@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runner.errors import EXIT_OK, EXIT_TRANSIENT, ErrorKind, ToolpodError
+from runner.contract import EXIT_OK, EXIT_TRANSIENT
+from runner.errors import ErrorKind, ToolpodError
 
 Status = Literal["success", "error", "timeout"]
 

@@ -23,10 +23,12 @@ from controller.errors import InvocationNotFound, KubeError, NotFound, SubmitErr
 from controller.k8s import Kube, api_client
 from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of, synthetic
 from controller.records import Record, Records
-from controller.render import Rendered, job_name, owned_by, render
+from controller.render import Rendered, owned_by, render
 from controller.settings import Settings, from_env
 from controller.tracker import Decision, Tracker
 from controller.watch import Handlers, Informer
+from runner import contract as C
+from runner.contract import job_name
 from runner.errors import ToolpodError
 from runner.spec.invocation import Invocation
 
@@ -217,7 +219,7 @@ class KubernetesExecutor:
         kv = kv_sink_of(obs.job)
         self.sink_reads += 1
         if kv is None:
-            name = f"{job_name(inv_id)}-result"
+            name = C.result_configmap_name(job_name(inv_id))
             obs.configmap = self.kube.get("v1", "ConfigMap", self.namespace, name) or {}
             obs.configmap_fresh = True
             return None
@@ -321,7 +323,7 @@ class KubernetesExecutor:
         )
         if not pods:
             return ""
-        return self.kube.logs(self.namespace, pods[-1]["metadata"]["name"], "runner")
+        return self.kube.logs(self.namespace, pods[-1]["metadata"]["name"], C.CONTAINER)
 
     def close(self) -> None:
         if self._tracker is not None:

@@ -24,6 +24,7 @@ from typing import Any
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.outcome import Observed, Outcome, parse_record, synthetic
 from controller.render import credential_aliases, metadata, spec_document
+from runner import contract as C
 from runner.credentials import credentials_dir
 from runner.spec.invocation import Invocation
 
@@ -87,7 +88,7 @@ class LocalExecutor:
         args = ["run", "--spec", "-", "--credentials", str(self.credentials)]
         with stderr.open("wb") as err:
             proc = subprocess.Popen(
-                [*self.command, *args, "--sink", f"file:{result}"],
+                [*self.command, *args, "--sink", C.sink_arg(C.SINK_FILE, str(result))],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

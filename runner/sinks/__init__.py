@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
+from runner import contract as C
 from runner.errors import ConfigurationError
 from runner.result import ToolResult
 
@@ -35,12 +36,12 @@ class Sink(Protocol):
 #: What each sink's argument may be, checked before anything is read, created or connected.
 _NAMES = {
     # A ConfigMap's name: a DNS-1123 subdomain.
-    "configmap": (
-        re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"),
+    C.SINK_CONFIGMAP: (
+        re.compile(C.DNS_SUBDOMAIN),
         253,
         "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
     ),
-    "nats-kv": (
+    C.SINK_NATS_KV: (
         re.compile(r"[A-Za-z0-9_-]+"),
         255,
         "a NATS KV bucket name (letters, digits, '-' and '_')",
@@ -53,19 +54,19 @@ def parse_sink(text: str, *, sink_auth: str | None, credentials: Path) -> Sink:
     scheme, _, arg = text.partition(":")
     if scheme in _NAMES and arg:
         _check_name(scheme, arg)
-    if scheme == "stdout" and not arg:
+    if scheme == C.SINK_STDOUT and not arg:
         from runner.sinks.local import StdoutSink
 
         return StdoutSink()
-    if scheme == "file" and arg:
+    if scheme == C.SINK_FILE and arg:
         from runner.sinks.local import FileSink
 
         return FileSink(Path(arg))
-    if scheme == "nats-kv" and arg:
+    if scheme == C.SINK_NATS_KV and arg:
         from runner.sinks.nats_kv import NatsKvSink
 
         return NatsKvSink(arg, sink_auth, credentials)
-    if scheme == "configmap" and arg:
+    if scheme == C.SINK_CONFIGMAP and arg:
         from runner.sinks.configmap import ConfigMapSink
 
         return ConfigMapSink(arg)

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner import contract as C
 from runner.errors import ConfigurationError, ResultTooLarge, ResultWriteError
 from runner.result import ToolResult
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-RESULT_KEY = "result.json"
 #: ConfigMaps hold at most 1 MiB in total; leave room for the object's metadata.
 MAX_RESULT_BYTES = 1024 * 1024 - 16 * 1024
 _RETRIES = 3
@@ -67,7 +67,7 @@ class ConfigMapSink:
             try:
                 r = self._session.patch(
                     url,
-                    json={"data": {RESULT_KEY: payload}},
+                    json={"data": {C.RESULT_KEY: payload}},
                     headers={
                         "Authorization": f"Bearer {token}",
                         "Content-Type": "application/merge-patch+json",
@@ -89,7 +89,7 @@ class ConfigMapSink:
     def _endpoint(self) -> tuple[str, str, str]:
         host = os.environ.get("KUBERNETES_SERVICE_HOST")
         port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        namespace = os.environ.get("TOOLPOD_NAMESPACE") or _read(self._sa_dir / "namespace")
+        namespace = os.environ.get(C.ENV_NAMESPACE) or _read(self._sa_dir / "namespace")
         token = _read(self._sa_dir / "token")
         if not host or not token or not namespace:
             raise ConfigurationError(

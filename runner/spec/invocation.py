@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from runner.contract import DNS_LABEL
 from runner.errors import ConfigurationError
 from runner.spec.common import Alias, BucketName, NonEmpty, StrictModel
 from runner.spec.nats import NatsTool
@@ -30,10 +31,8 @@ def _int_as_text(value: Any) -> Any:
 
 
 ExecutionId = Annotated[str, BeforeValidator(_int_as_text)]
-#: An RFC 1123 label, as Kubernetes requires of namespaces and label values.
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: 52: the Job name ``toolpod-<id>`` stays within the 63 characters of a label value.
-InvocationId = Annotated[str, Field(pattern=DNS_LABEL, max_length=52)]
+InvocationId = Annotated[str, Field(pattern=f"^{DNS_LABEL}$", max_length=52)]
 
 
 class ResultTarget(StrictModel):

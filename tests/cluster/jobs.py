@@ -10,16 +10,15 @@ import json
 import time
 from typing import Any
 
-SPEC_DIR = "/etc/toolpod/spec"
-CREDENTIALS_DIR = "/etc/toolpod/credentials"
-RUNNER_CONTAINER = "runner"
+from runner.contract import CONTAINER as RUNNER_CONTAINER
+from runner.contract import CREDENTIALS_DIR, SPEC_DIR, SPEC_KEY
 
 
 def runner_secret(
     name: str, invocation: dict[str, Any], credentials: dict[str, Any]
 ) -> dict[str, Any]:
     """One Secret holding the invocation and every credential alias (a key per alias)."""
-    data = {"invocation.json": json.dumps(invocation)}
+    data = {SPEC_KEY: json.dumps(invocation)}
     data.update({f"cred-{alias}": json.dumps(c) for alias, c in credentials.items()})
     return {
         "apiVersion": "v1",
@@ -52,7 +51,7 @@ def runner_job(
             "toolpod-runner",
             "run",
             "--spec",
-            f"{SPEC_DIR}/invocation.json",
+            f"{SPEC_DIR}/{SPEC_KEY}",
             "--credentials",
             CREDENTIALS_DIR,
             "--sink",
@@ -93,7 +92,7 @@ def runner_job(
                 "name": "spec",
                 "secret": {
                     "secretName": secret,
-                    "items": [{"key": "invocation.json", "path": "invocation.json"}],
+                    "items": [{"key": SPEC_KEY, "path": SPEC_KEY}],
                     "defaultMode": 0o444,
                 },
             },

@@ -17,8 +17,8 @@ from controller.api import Toolpod
 from controller.errors import InvalidInput
 from controller.k8s import path
 from controller.outcome import Outcome
-from controller.render import job_name
 from controller.settings import Settings
+from runner.contract import job_name
 
 VALID_ID = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 ids = st.one_of(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from controller.outcome import NEED_READ, Observed, Outcome, decide
+from runner import contract as C
 
 UID = "job-uid-1"
 RESULT_OK = {"status": "success", "data": {"value": 1}, "invocation_id": "i1"}
@@ -107,10 +108,8 @@ def summary(record: dict[str, Any], code: int = 0) -> dict[str, Any]:
 
 
 def kv_job(*conditions: tuple[str, str]) -> dict[str, Any]:
-    j = job(*conditions)
-    env = [{"name": "TOOLPOD_SINK", "value": "nats-kv:results"}, {"name": "TOOLPOD_SINK_AUTH", "value": "nats"}]
-    j["spec"]["template"]["spec"]["containers"][0]["env"] = env
-    return j
+    sink = {C.RESULT_SINK_ANNOTATION: "nats-kv:results", C.RESULT_AUTH_ANNOTATION: "nats"}
+    return job(*conditions, **sink)
 
 
 FINAL = {**RESULT_OK, "data": {"messages": ["x" * 5000], "acked": True}}

@@ -69,7 +69,12 @@ def test_names_labels_and_annotations() -> None:
     }
     assert at(r.job, "spec.template.metadata.labels") == labels  # Pods are watched by label
     notes = at(r.job, "metadata.annotations")
-    assert notes == {"toolpod.dev/execution-id": "12345678901234567890", "toolpod.dev/step": "load"}
+    assert notes == {
+        "toolpod.dev/execution-id": "12345678901234567890",
+        "toolpod.dev/step": "load",
+        # where the result goes, read back from here by the controller (not from the env)
+        "toolpod.dev/result-sink": "configmap:toolpod-inv-1-result",
+    }
 
 
 def test_a_drain_is_labelled_with_its_source() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from controller.outcome import NEED_READ, Outcome
 from controller.tracker import Tracker
 from controller.watch import Handlers, Informer
+from runner import contract as C
 
 
 def scripted(kv_buckets: list[tuple[str, str]] | None = None) -> tuple[Tracker, dict[str, Handlers]]:
@@ -104,8 +105,8 @@ def test_an_invocation_is_forgotten_once_its_objects_are_gone() -> None:
 
 def kv_job(inv: str, bucket: str = "results", *conditions: str) -> dict[str, Any]:
     j = job(inv, "u1", *conditions)
-    env = [{"name": "TOOLPOD_SINK", "value": f"nats-kv:{bucket}"}, {"name": "TOOLPOD_SINK_AUTH", "value": "nats"}]
-    j["spec"] = {"template": {"spec": {"containers": [{"name": "runner", "env": env}]}}}
+    sink = {C.RESULT_SINK_ANNOTATION: f"nats-kv:{bucket}", C.RESULT_AUTH_ANNOTATION: "nats"}
+    j["metadata"]["annotations"] = sink
     return j
 
 
