@@ -15,7 +15,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,11 @@ from runner.sinks import Sink
 from runner.sources.base import Message, PollOptions, SourceClient
 from runner.spec.ack import AckBehaviour, parse_ack_mode
 from runner.spec.invocation import Invocation
+from runner.spec.nats import JsConsume, NatsFields
+from runner.spec.subscription import SubscriptionFields
+
+#: A tool that reads a source: a poll (drain) or ack/nack/term of handles it returned.
+SourceTool = JsConsume | SubscriptionFields
 
 logger = logging.getLogger("toolpod.runner")
 
@@ -62,27 +66,27 @@ class Run:
     started_at: str = field(default_factory=now_rfc3339)
     t0: float = field(default_factory=time.monotonic)
 
-    def result(self, status: str = "success", **fields: Any) -> ToolResult:
-        inv = self.invocation
-        return ToolResult.model_validate(
-            {
-                "status": status,
-                "warnings": list(self.warnings),
-                "duration_ms": int((time.monotonic() - self.t0) * 1000),
-                "invocation_id": inv.invocation_id,
-                "execution_id": inv.execution_id,
-                "step": inv.step,
-                "tool": ToolRef(kind=inv.tool.kind, operation=inv.tool.operation),
-                "started_at": self.started_at,
-                "finished_at": now_rfc3339(),
-                "attempt": self.attempt,
-                **fields,
-            }
-        )
+    def result(self, **fields: Any) -> ToolResult:
+        """The success record, with ``fields`` (``data``) added."""
+        return ToolResult(status="success", **self._record_fields(), **fields)
 
     def error(self, e: ToolpodError) -> ToolResult:
-        result = self.result()
-        return ToolResult.from_error(e, **result.model_dump(exclude={"status", "error", "data"}))
+        return ToolResult.from_error(e, **self._record_fields())
+
+    def _record_fields(self) -> dict[str, Any]:
+        """What every record of this run carries, whatever its status."""
+        inv = self.invocation
+        return {
+            "warnings": list(self.warnings),
+            "duration_ms": int((time.monotonic() - self.t0) * 1000),
+            "invocation_id": inv.invocation_id,
+            "execution_id": inv.execution_id,
+            "step": inv.step,
+            "tool": ToolRef(kind=inv.tool.kind, operation=inv.tool.operation),
+            "started_at": self.started_at,
+            "finished_at": now_rfc3339(),
+            "attempt": self.attempt,
+        }
 
 
 async def execute(run: Run) -> ToolResult:
@@ -138,72 +142,60 @@ def _is_too_large(e: ToolpodError) -> bool:
 
 async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
     tool = run.invocation.tool
-    if tool.kind == "nats" and tool.operation != "js_consume":
-        with telemetry.span(
-            "nats.op", operation=tool.operation, execution_id=run.invocation.execution_id
-        ):
-            return Performed(await _nats_op(run, stack))
-    source_name = "nats" if tool.kind == "nats" else tool.source
+    execution_id = run.invocation.execution_id
+    if not isinstance(tool, SourceTool):  # parsing chose the model: an operation, not a drain
+        with telemetry.span("nats.op", operation=tool.operation, execution_id=execution_id):
+            return Performed(await _nats_op(run, tool, stack))
     with telemetry.span(
         "tool.dispatch.subscription",
-        source=source_name,
+        source=tool.source,
         operation=tool.operation,
-        execution_id=run.invocation.execution_id,
+        execution_id=execution_id,
     ):
-        client = await _open_source(run, source_name, stack)
-        if tool.operation in ("ack", "nack", "term"):
-            return Performed(await _dispose(client, tool, source_name))
-        return await _drain(run, client, source_name)
+        client = await _open_source(run, tool, stack)
+        if isinstance(tool, SubscriptionFields) and tool.operation != "poll":
+            return Performed(await _dispose(client, tool))
+        return await _drain(run, client, tool)
 
 
-async def _nats_op(run: Run, stack: AsyncExitStack) -> dict[str, Any]:
+async def _nats_op(run: Run, tool: NatsFields, stack: AsyncExitStack) -> dict[str, Any]:
     from runner.natsconn import explicit_fields, resolve_target, session, translate
-    from runner.tools import nats_js, nats_kv, nats_object
+    from runner.tools import operation
 
-    tool = run.invocation.tool
-    ops: dict[str, Callable[..., Any]] = {
-        **{
-            n: getattr(nats_kv, n) for n in ("kv_get", "kv_put", "kv_delete", "kv_keys", "kv_purge")
-        },
-        **{
-            n: getattr(nats_object, n)
-            for n in ("object_get", "object_put", "object_delete", "object_list", "object_info")
-        },
-        **{n: getattr(nats_js, n) for n in ("js_publish", "js_get_msg", "js_stream_info")},
-    }
+    perform = operation(tool)
     target = resolve_target(explicit_fields(tool), tool.auth, run.credentials)
-    what = f"{tool.operation}"
-    _nc, js = await stack.enter_async_context(session(target, what))
+    _nc, js = await stack.enter_async_context(session(target, tool.operation))
     try:
-        data: dict[str, Any] = await ops[tool.operation](js, tool, run.warnings.append)
+        return await perform(js, tool, run.warnings.append)
     except ToolpodError:
         raise
     except Exception as e:
         raise translate(e, _describe(tool), target.server) from e
-    return data
 
 
-def _describe(tool: Any) -> str:
+def _describe(tool: NatsFields) -> str:
     names = ("bucket", "key", "name", "stream", "subject")
     parts = [f"{n} '{getattr(tool, n)}'" for n in names if getattr(tool, n, None)]
     return " ".join([tool.operation, *parts])
 
 
-async def _open_source(run: Run, source: str, stack: AsyncExitStack) -> SourceClient:
+async def _open_source(run: Run, tool: SourceTool, stack: AsyncExitStack) -> SourceClient:
     from runner.sources.registry import opener
 
-    client = await opener(source)(run.invocation.tool, run.credentials, run.warnings.append)
+    client = await opener(tool.source)(tool, run.credentials, run.warnings.append)
     stack.push_async_callback(client.close)
     return client
 
 
-async def _dispose(client: SourceClient, tool: Any, source: str) -> dict[str, Any]:
+async def _dispose(client: SourceClient, tool: SubscriptionFields) -> dict[str, Any]:
+    source, operation = tool.source, tool.operation
+    assert operation != "poll"  # a poll drains
     if not client.supports_handles:
         raise ConfigurationError(
             f"{tool.operation} on source {source}: {source} has no ack handles; a poll with "
             "ack on_success commits what it returned"
         )
-    outcome = await client.dispose(tool.ack_ids, tool.operation, delay_ms=tool.nack_delay_ms)
+    outcome = await client.dispose(tool.ack_ids, operation, delay_ms=tool.nack_delay_ms)
     return {
         "status": "success" if not outcome.errors else "partial",
         "source": source,
@@ -218,12 +210,11 @@ async def _dispose(client: SourceClient, tool: Any, source: str) -> dict[str, An
     }
 
 
-async def _drain(run: Run, client: SourceClient, source: str) -> Performed:
-    tool: Any = run.invocation.tool
+async def _drain(run: Run, client: SourceClient, tool: SourceTool) -> Performed:
     ack_mode, behaviour = parse_ack_mode(tool.ack)
     messages = await client.poll(PollOptions(batch=tool.batch, timeout_ms=tool.timeout_ms))
     try:
-        data = _drain_data(tool, source, ack_mode, behaviour, messages, client.supports_handles)
+        data = _drain_data(tool, ack_mode, behaviour, messages, client.supports_handles)
     except BaseException:
         await _release(client, [m.handle for m in messages])
         raise
@@ -232,15 +223,15 @@ async def _drain(run: Run, client: SourceClient, source: str) -> Performed:
 
 
 def _drain_data(
-    tool: Any,
-    source: str,
+    tool: SourceTool,
     ack_mode: str,
     behaviour: AckBehaviour,
     messages: list[Message],
     handles: bool,
 ) -> dict[str, Any]:
-    if tool.kind == "nats":
+    if isinstance(tool, JsConsume):
         return _js_consume_data(tool, messages)
+    source = tool.source
     with_handle = behaviour is AckBehaviour.DEFER and handles
     ack_ids = (
         [m.handle for m in messages]
@@ -261,7 +252,7 @@ def _drain_data(
     }
 
 
-def _js_consume_data(tool: Any, messages: list[Message]) -> dict[str, Any]:
+def _js_consume_data(tool: JsConsume, messages: list[Message]) -> dict[str, Any]:
     """NoETL's js_consume result (SPEC §2): its message shape, and no ack_mode or ack_ids."""
     from runner.sources.nats import js_consume_message
 
@@ -329,7 +320,7 @@ async def _ack_printed(
             logging.ERROR,
             error=e.message,
         )
-        result.exit_code = EXIT_TRANSIENT
+        return result.model_copy(update={"exit_code": EXIT_TRANSIENT})
     return result
 
 

@@ -32,7 +32,9 @@ class ToolRef(BaseModel):
 
 
 class ToolResult(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """Frozen: a record is built once (``Run.result``, ``from_error``) and copied, not changed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     status: Status
     data: dict[str, Any] | None = None

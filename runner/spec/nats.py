@@ -8,7 +8,7 @@ here win (README: "Decisions the spec left to us").
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -36,6 +36,8 @@ class NatsFields(NatsConnectionFields):
     """Every field of the nats tool, all optional; operations narrow what they require."""
 
     kind: Literal["nats"]
+    if TYPE_CHECKING:  # each operation's model declares it as its Literal tag
+        operation: str
     auth: Alias | None = None
     bucket: BucketName | None = None
     key: KvKey | None = None
@@ -172,7 +174,10 @@ class JsStreamInfo(NatsFields):
 
 
 class JsConsume(NatsFields):
+    """A drain, like a ``subscription`` with source nats (the executor drains it as one)."""
+
     operation: Literal["js_consume"]
+    source: ClassVar[str] = "nats"
     uses = frozenset({"batch", "timeout_ms", "ack"})
     stream: StreamName
     consumer: StreamName

@@ -7,7 +7,7 @@ cross-field rule (``ack_ids`` with ack/nack/term) lives in a single validator.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -29,6 +29,8 @@ PubsubPath = Annotated[str, Field(pattern=r"^projects/[^/\s]+/subscriptions/[^/\
 
 class SubscriptionFields(NatsConnectionFields):
     kind: Literal["subscription"]
+    if TYPE_CHECKING:  # each source's model declares it as its Literal tag
+        source: str
     operation: Operation = "poll"
     auth: Alias | None = None
     batch: int = BATCH_DEFAULT

@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Any
 from runner.codec import encode_value, normalise_headers, payload_fields
 from runner.errors import ConfigurationError, NotFoundError
 from runner.spec import nats as spec
+from runner.tools import Data, Registry, Warn
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.api import RawStreamMsg
 
-Data = dict[str, Any]
 
-
-async def js_publish(js: JetStreamContext, tool: spec.JsPublish, warn: Any) -> Data:
+async def js_publish(js: JetStreamContext, tool: spec.JsPublish, warn: Warn) -> Data:
     headers: dict[str, Any] | None = None
     if tool.headers:
         headers = {}
@@ -42,7 +41,7 @@ async def js_publish(js: JetStreamContext, tool: spec.JsPublish, warn: Any) -> D
     }
 
 
-async def js_get_msg(js: JetStreamContext, tool: spec.JsGetMsg, warn: Any) -> Data:
+async def js_get_msg(js: JetStreamContext, tool: spec.JsGetMsg, warn: Warn) -> Data:
     from nats.js.errors import NotFoundError as JsNotFound
 
     what = f"js_get_msg stream '{tool.stream}'"
@@ -91,7 +90,7 @@ async def _stream_info(js: JetStreamContext, stream: str, op: str) -> Any:
         raise NotFoundError(f"{op} stream '{stream}': stream does not exist") from None
 
 
-async def js_stream_info(js: JetStreamContext, tool: spec.JsStreamInfo, warn: Any) -> Data:
+async def js_stream_info(js: JetStreamContext, tool: spec.JsStreamInfo, warn: Warn) -> Data:
     info = await _stream_info(js, tool.stream, "js_stream_info")
     cfg, state = info.config, info.state
     retention = getattr(cfg.retention, "value", cfg.retention)
@@ -114,3 +113,11 @@ async def js_stream_info(js: JetStreamContext, tool: spec.JsStreamInfo, warn: An
             "consumer_count": state.consumer_count,
         },
     }
+
+
+#: This module's operations, by the spec model each one performs.
+OPERATIONS: Registry = {
+    spec.JsPublish: js_publish,
+    spec.JsGetMsg: js_get_msg,
+    spec.JsStreamInfo: js_stream_info,
+}

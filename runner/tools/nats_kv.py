@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.codec import encode_value, payload_fields
 from runner.errors import NotFoundError
 from runner.natsconn import translate
 from runner.spec import nats as spec
+from runner.tools import Data, Registry, Warn
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.kv import KeyValue
-
-Data = dict[str, Any]
 
 
 async def _bucket(js: JetStreamContext, bucket: str, what: str) -> KeyValue:
@@ -28,10 +27,10 @@ async def _bucket(js: JetStreamContext, bucket: str, what: str) -> KeyValue:
 
 def _what(tool: spec.NatsFields) -> str:
     key = f" key '{tool.key}'" if tool.key else ""
-    return f"{tool.operation} bucket '{tool.bucket}'{key}"  # type: ignore[attr-defined]
+    return f"{tool.operation} bucket '{tool.bucket}'{key}"
 
 
-async def kv_get(js: JetStreamContext, tool: spec.KvGet, warn: Any) -> Data:
+async def kv_get(js: JetStreamContext, tool: spec.KvGet, warn: Warn) -> Data:
     from nats.js.errors import NotFoundError as JsNotFound
 
     await _bucket(js, tool.bucket, _what(tool))
@@ -53,7 +52,7 @@ async def kv_get(js: JetStreamContext, tool: spec.KvGet, warn: Any) -> Data:
     }
 
 
-async def kv_put(js: JetStreamContext, tool: spec.KvPut, warn: Any) -> Data:
+async def kv_put(js: JetStreamContext, tool: spec.KvPut, warn: Warn) -> Data:
     what = _what(tool)
     kv = await _bucket(js, tool.bucket, what)
     payload = encode_value(tool.value)
@@ -65,7 +64,7 @@ async def kv_put(js: JetStreamContext, tool: spec.KvPut, warn: Any) -> Data:
 
 
 async def _put_with_ttl(
-    js: JetStreamContext, kv: KeyValue, tool: spec.KvPut, payload: bytes, warn: Any
+    js: JetStreamContext, kv: KeyValue, tool: spec.KvPut, payload: bytes, warn: Warn
 ) -> int:
     # NATS expires per bucket; a per-key TTL exists only as a per-message TTL on servers that
     # allow it (2.11+, stream flag allow_msg_ttl). Otherwise say so rather than pretend.
@@ -81,19 +80,19 @@ async def _put_with_ttl(
     return int(ack.seq)
 
 
-async def kv_delete(js: JetStreamContext, tool: spec.KvDelete, warn: Any) -> Data:
+async def kv_delete(js: JetStreamContext, tool: spec.KvDelete, warn: Warn) -> Data:
     kv = await _bucket(js, tool.bucket, _what(tool))
     await kv.delete(tool.key)
     return {"status": "success", "bucket": tool.bucket, "key": tool.key}
 
 
-async def kv_purge(js: JetStreamContext, tool: spec.KvPurge, warn: Any) -> Data:
+async def kv_purge(js: JetStreamContext, tool: spec.KvPurge, warn: Warn) -> Data:
     kv = await _bucket(js, tool.bucket, _what(tool))
     await kv.purge(tool.key)
     return {"status": "success", "bucket": tool.bucket, "key": tool.key}
 
 
-async def kv_keys(js: JetStreamContext, tool: spec.KvKeys, warn: Any) -> Data:
+async def kv_keys(js: JetStreamContext, tool: spec.KvKeys, warn: Warn) -> Data:
     what = _what(tool)
     kv = await _bucket(js, tool.bucket, what)
     pattern = tool.pattern or "*"
@@ -128,3 +127,13 @@ def subject_filter(pattern: str) -> str:
     head = pattern[: min(pattern.index(c) for c in "*?[" if c in pattern)]
     tokens = head.split(".")[:-1]  # the token holding the wildcard is open-ended
     return ".".join([*tokens, ">"])
+
+
+#: This module's operations, by the spec model each one performs.
+OPERATIONS: Registry = {
+    spec.KvGet: kv_get,
+    spec.KvPut: kv_put,
+    spec.KvDelete: kv_delete,
+    spec.KvKeys: kv_keys,
+    spec.KvPurge: kv_purge,
+}

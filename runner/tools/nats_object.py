@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from runner.codec import payload_fields
 from runner.errors import NotFoundError
 from runner.spec import nats as spec
+from runner.tools import Data, Registry, Warn
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from nats.js.api import ObjectInfo
     from nats.js.object_store import ObjectStore
 
-Data = dict[str, Any]
 #: How long cleaning up after an interrupted put may take.
 _PURGE_S = 5.0
 
@@ -31,7 +31,7 @@ async def _store(js: JetStreamContext, bucket: str, what: str) -> ObjectStore:
 
 def _what(tool: spec.NatsFields) -> str:
     name = f" object '{tool.name}'" if tool.name else ""
-    return f"{tool.operation} bucket '{tool.bucket}'{name}"  # type: ignore[attr-defined]
+    return f"{tool.operation} bucket '{tool.bucket}'{name}"
 
 
 def _missing(what: str, name: str) -> NotFoundError:
@@ -49,7 +49,7 @@ def info_fields(info: ObjectInfo) -> Data:
     }
 
 
-async def object_get(js: JetStreamContext, tool: spec.ObjectGet, warn: Any) -> Data:
+async def object_get(js: JetStreamContext, tool: spec.ObjectGet, warn: Warn) -> Data:
     from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
     what = _what(tool)
@@ -66,7 +66,7 @@ async def object_get(js: JetStreamContext, tool: spec.ObjectGet, warn: Any) -> D
     return {"status": "success", "bucket": tool.bucket, "name": tool.name, **body, "size": len(raw)}
 
 
-async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Any) -> Data:
+async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Warn) -> Data:
     from nats.js.api import ObjectMeta
 
     store = await _store(js, tool.bucket, _what(tool))
@@ -134,7 +134,7 @@ async def _current_nuid(store: ObjectStore, name: str) -> str | None:
         return None
 
 
-async def object_delete(js: JetStreamContext, tool: spec.ObjectDelete, warn: Any) -> Data:
+async def object_delete(js: JetStreamContext, tool: spec.ObjectDelete, warn: Warn) -> Data:
     from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
     what = _what(tool)
@@ -146,7 +146,7 @@ async def object_delete(js: JetStreamContext, tool: spec.ObjectDelete, warn: Any
     return {"status": "success", "bucket": tool.bucket, "name": tool.name}
 
 
-async def object_info(js: JetStreamContext, tool: spec.ObjectInfo, warn: Any) -> Data:
+async def object_info(js: JetStreamContext, tool: spec.ObjectInfo, warn: Warn) -> Data:
     from nats.js.errors import ObjectDeletedError, ObjectNotFoundError
 
     what = _what(tool)
@@ -158,7 +158,7 @@ async def object_info(js: JetStreamContext, tool: spec.ObjectInfo, warn: Any) ->
     return {"status": "success", "bucket": tool.bucket, **info_fields(info)}
 
 
-async def object_list(js: JetStreamContext, tool: spec.ObjectList, warn: Any) -> Data:
+async def object_list(js: JetStreamContext, tool: spec.ObjectList, warn: Warn) -> Data:
     from nats.js.errors import NotFoundError as NoObjects
 
     store = await _store(js, tool.bucket, _what(tool))
@@ -168,3 +168,13 @@ async def object_list(js: JetStreamContext, tool: spec.ObjectList, warn: Any) ->
         infos = []
     objects = sorted((info_fields(i) for i in infos), key=lambda o: str(o["name"]))
     return {"status": "success", "bucket": tool.bucket, "objects": objects, "count": len(objects)}
+
+
+#: This module's operations, by the spec model each one performs.
+OPERATIONS: Registry = {
+    spec.ObjectGet: object_get,
+    spec.ObjectPut: object_put,
+    spec.ObjectDelete: object_delete,
+    spec.ObjectList: object_list,
+    spec.ObjectInfo: object_info,
+}
