@@ -8,6 +8,8 @@ are accepted and reported as warnings; values NoETL clamps silently are clamped 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -42,13 +44,22 @@ Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 BATCH_DEFAULT, BATCH_MIN, BATCH_MAX = 100, 1, 1000
 TIMEOUT_DEFAULT_MS, TIMEOUT_MIN_MS = 1000, 0
-#: The operator may raise the drain timeout cap (SPEC §3), e.g. for slow brokers.
+#: The operator may raise the drain timeout cap (docs/reference.md, "Drains"), e.g. for slow
+#: brokers.
 TIMEOUT_CAP_ENV = "TOOLPOD_MAX_TIMEOUT_MS"
 
 
-def timeout_cap_ms() -> int:
-    raw = os.environ.get(TIMEOUT_CAP_ENV, "")
-    return int(raw) if raw.isdigit() else 5000
+@dataclass(frozen=True)
+class Limits:
+    """The operator's bounds, handed to validation (its context) by whoever parses: no
+    validator reads the environment."""
+
+    timeout_cap_ms: int = 5000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        raw = (os.environ if env is None else env).get(TIMEOUT_CAP_ENV, "")
+        return cls(int(raw)) if raw.isdigit() and len(raw) < 10 else cls()
 
 
 class StrictModel(BaseModel):
@@ -84,7 +95,8 @@ class ToolModel(StrictModel):
         for name in sorted(self.model_fields_set - always):
             op = getattr(self, "operation", "?")
             self.warn(f"tool.{name} is not used by operation {op} and was ignored")
-        self.clamp()
+        limits = context.get("limits") if isinstance(context, dict) else None
+        self.clamp(limits if isinstance(limits, Limits) else Limits())
 
     @classmethod
     def connection_fields(cls) -> set[str]:
@@ -94,7 +106,7 @@ class ToolModel(StrictModel):
         """Optional fields the chosen operation reads."""
         return set(self.uses)
 
-    def clamp(self) -> None:
+    def clamp(self, limits: Limits) -> None:
         """Clamp values NoETL clamps silently, recording a warning for each (override)."""
 
 
@@ -120,10 +132,9 @@ class NatsConnectionFields(ToolModel):
         return value
 
 
-def clamp_drain(batch: int, timeout_ms: int) -> tuple[int, int, list[str]]:
+def clamp_drain(batch: int, timeout_ms: int, cap: int) -> tuple[int, int, list[str]]:
     """Effective ``(batch, timeout_ms)`` and a warning for each value that was clamped."""
     warnings: list[str] = []
-    cap = timeout_cap_ms()
     eff_batch = min(max(batch, BATCH_MIN), BATCH_MAX)
     if eff_batch != batch:
         warnings.append(f"batch {batch} clamped to {eff_batch} (allowed {BATCH_MIN}..{BATCH_MAX})")

@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from runner.contract import DNS_LABEL
 from runner.errors import ConfigurationError
-from runner.spec.common import Alias, BucketName, NonEmpty, StrictModel
+from runner.spec.common import Alias, BucketName, Limits, NonEmpty, StrictModel
 from runner.spec.nats import NatsTool
 from runner.spec.subscription import SubscriptionTool
 
@@ -78,8 +78,10 @@ class Invocation(_Envelope):
         return self.tool.warnings
 
 
-def parse_invocation(data: Any) -> Invocation:
-    """Validate ``data`` as an invocation; raise ``ConfigurationError`` listing every problem."""
+def parse_invocation(data: Any, limits: Limits | None = None) -> Invocation:
+    """Validate ``data`` as an invocation; raise ``ConfigurationError`` listing every problem.
+    ``limits``: the operator's bounds (default: from the environment, read here, once)."""
+    context = {"limits": limits or Limits.from_env()}
     if not isinstance(data, Mapping):
         raise ConfigurationError(
             f"the invocation must be a mapping with a 'tool' block, got {type(data).__name__}"
@@ -90,7 +92,7 @@ def parse_invocation(data: Any) -> Invocation:
     errors: list[ErrorDetails] = []
     if model is None:  # unknown kind or operation: the full union says what is allowed
         try:
-            return Invocation.model_validate(data)
+            return Invocation.model_validate(data, context=context)
         except ValidationError as e:
             errors = e.errors()
     else:
@@ -100,7 +102,7 @@ def parse_invocation(data: Any) -> Invocation:
         kind = str(data["tool"]["kind"])
         tag = str(data["tool"]["operation" if kind == "nats" else "source"])
         envelope = _validate(_Envelope, data, ())
-        tool = _validate(model, data["tool"], ("tool", kind, tag))
+        tool = _validate(model, data["tool"], ("tool", kind, tag), context)
         if isinstance(envelope, _Envelope) and not isinstance(tool, list):
             fields = {**envelope.__dict__, "tool": tool}
             return Invocation.model_construct(envelope.model_fields_set, **fields)
@@ -129,10 +131,12 @@ class _Identity(StrictModel):
     step: NonEmpty | None = None
 
 
-def _validate(model: type[BaseModel], data: Any, prefix: tuple[str, ...]) -> Any:
+def _validate(
+    model: type[BaseModel], data: Any, prefix: tuple[str, ...], context: Any = None
+) -> Any:
     """The validated model, or its errors with ``prefix`` on every location."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as e:
         return [ErrorDetails(**{**err, "loc": (*prefix, *err["loc"])}) for err in e.errors()]
 

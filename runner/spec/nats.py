@@ -20,6 +20,7 @@ from runner.spec.common import (
     Alias,
     BucketName,
     KvKey,
+    Limits,
     NatsConnectionFields,
     NonEmpty,
     Seq,
@@ -182,8 +183,9 @@ class JsConsume(NatsFields):
     stream: StreamName
     consumer: StreamName
 
-    def clamp(self) -> None:
-        self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms)
+    def clamp(self, limits: Limits) -> None:
+        cap = limits.timeout_cap_ms
+        self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms, cap)
         for w in warnings:
             self.warn(w)
 

@@ -17,6 +17,7 @@ from runner.spec.common import (
     BATCH_DEFAULT,
     TIMEOUT_DEFAULT_MS,
     Alias,
+    Limits,
     NatsConnectionFields,
     NonEmpty,
     StreamName,
@@ -86,9 +87,10 @@ class SubscriptionFields(NatsConnectionFields):
     def source_fields(self) -> frozenset[str]:
         return frozenset()
 
-    def clamp(self) -> None:
+    def clamp(self, limits: Limits) -> None:
         if self.operation == "poll":
-            self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms)
+            cap = limits.timeout_cap_ms
+            self.batch, self.timeout_ms, warnings = clamp_drain(self.batch, self.timeout_ms, cap)
             for w in warnings:
                 self.warn(w)
 

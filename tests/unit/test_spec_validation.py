@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from runner.errors import ConfigurationError
+from runner.spec.common import Limits
 from runner.spec.invocation import parse_invocation
 
 
@@ -186,3 +187,12 @@ def test_the_cli_exits_2_naming_the_field_before_connecting(operation: str, mist
 def test_a_subscription_missing_its_sources_field_names_it(tool: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigurationError, match=rf"tool\.{field}: required field is missing"):
         parse_invocation({"kind": "subscription", **tool})
+
+
+def test_the_timeout_cap_is_handed_to_validation_not_read_by_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOOLPOD_MAX_TIMEOUT_MS", "1000")  # the explicit limits win
+    doc = nats("js_consume", stream="S", consumer="c", timeout_ms=15000)
+    assert parse_invocation(doc, Limits(timeout_cap_ms=20000)).tool.timeout_ms == 15000
+    assert parse_invocation(doc, Limits()).tool.timeout_ms == 5000

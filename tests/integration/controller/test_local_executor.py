@@ -1,7 +1,6 @@
 """The `local` executor: the same runner CLI as a subprocess, the same result contract.
 
-Against the session's real NATS server (an integration test, beside the controller's unit
-tests because it exercises only the controller's local path)."""
+Against the session's real NATS server."""
 
 from __future__ import annotations
 
