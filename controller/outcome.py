@@ -271,7 +271,7 @@ def parse_record(text: Any) -> ToolResult | None:
 
 
 def exit_code_of(record: ToolResult) -> int:
-    """The runner's exit code for a record when no Pod is left to say it (SPEC §4)."""
+    """The runner's exit code for a record when no Pod is left to say it (docs/reference.md §4)."""
     if record.status == "success":
         return C.EXIT_OK
     if record.error and record.error.kind == "result_too_large":

@@ -2,8 +2,8 @@
 
 PSS ``restricted`` (non-root uid 65532, no privilege escalation, all capabilities dropped,
 seccomp RuntimeDefault) plus a read-only root filesystem. The spec Secret and one Secret per
-credential alias are mounted read-only where the runner looks by default (SPEC §7); only
-literal, non-secret env. A service-account token only for the ConfigMap sink.
+credential alias are mounted read-only where the runner looks by default (docs/reference.md §7);
+only literal, non-secret env. A service-account token only for the ConfigMap sink.
 """
 
 from __future__ import annotations

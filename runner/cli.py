@@ -1,4 +1,4 @@
-"""``toolpod-runner``: run one tool invocation and write its ToolResult (SPEC §7).
+"""``toolpod-runner``: run one tool invocation and write its ToolResult (docs/reference.md §7).
 
 The command body only wires things together: read the spec, validate it, build the sink, run
 the executor once under ``asyncio.run``, exit with the result's code. Every option can also be

@@ -1,4 +1,5 @@
-"""Payload and header encoding shared by every tool and source (SPEC §2 "Value encoding", §3).
+"""Payload and header encoding shared by every tool and source (docs/reference.md §2 "Value
+encoding", §3).
 
 Writes: a string is stored as its UTF-8 bytes; any other JSON value as compact JSON.
 Reads: UTF-8 text that parses as JSON becomes that value, other text stays a string, and bytes

@@ -14,10 +14,11 @@ podFailurePolicy) never has to guess::
     └── ResultWriteError    execution         4     yes        the sink refused the write
         └── ResultTooLarge  result_too_large  4     no         over the ConfigMap / max_payload
 
-Third-party exceptions are translated in one place per client (``runner.tools.nats.client`` and
-each ``runner.sources`` module), always with ``raise ... from e``. Messages name the operation and
-the object and never contain a secret: callers pass only names, never credentials, and a URL's
-userinfo is scrubbed from every message here (``runner.endpoints.scrub``).
+Third-party exceptions are translated in one place per client (``runner.natsconn.translate``
+for NATS, and each ``runner.sources`` module for its own), always with ``raise ... from e``.
+The exit codes are the contract's (``runner.contract``, docs/contract.md). Messages name the
+operation and the object and never contain a secret: callers pass only names, never
+credentials, and a URL's userinfo is scrubbed from every message here (``runner.endpoints.scrub``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
     perform ──▶ write result ──▶ ack (drains with ack on_success) ──▶ rewrite with acked: true
 
-The ack comes only after the result is safe in its sink (SPEC §5): a runner killed at any
-point loses no message, at worst they are redelivered. If the write fails, whatever the drain
+The ack comes only after the result is safe in its sink (docs/reference.md §5): a runner killed at
+any point loses no message, at worst they are redelivered. If the write fails, whatever the drain
 fetched is released at once (NATS -NAK, Pub/Sub ack deadline 0) and the exit code is 4. On a
 sink that cannot be rewritten (stdout) the result says ``acked: true`` before the ack happens,
 and the exit code (3) records it if the ack then fails.
@@ -253,7 +253,8 @@ def _drain_data(
 
 
 def _js_consume_data(tool: JsConsume, messages: list[Message]) -> dict[str, Any]:
-    """NoETL's js_consume result (SPEC §2): its message shape, and no ack_mode or ack_ids."""
+    """NoETL's js_consume result (docs/reference.md §2): its message shape, and no ack_mode or
+    ack_ids."""
     from runner.sources.nats import js_consume_message
 
     return {

@@ -1,4 +1,5 @@
-"""JSON-lines logging on stderr, with the invocation's correlation ids on every line (SPEC §6).
+"""JSON-lines logging on stderr, with the invocation's correlation ids on every line
+(docs/reference.md §6).
 
 stdout stays reserved for the ToolResult (stdout sink), so nothing here ever prints there.
 """

@@ -1,4 +1,5 @@
-"""The ToolResult record (SPEC §4): one per invocation, written to a sink, read by the controller.
+"""The ToolResult record (docs/reference.md §4): one per invocation, written to a sink, read by the
+controller.
 
 The controller imports this model to parse what runners wrote, so it parses leniently (unknown
 keys ignored) while the runner always writes the full shape.

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans named as NoETL names them (SPEC §6), a no-op unless configured.
+"""OpenTelemetry spans named as NoETL names them (docs/reference.md §6), a no-op unless configured.
 
 OpenTelemetry is imported only when the standard ``OTEL_*`` environment says tracing is wanted,
 so the runner's cold path pays nothing for it otherwise.

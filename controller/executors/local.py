@@ -71,7 +71,7 @@ class LocalExecutor:
         inv_id = invocation.invocation_id
         with self._lock:
             if inv_id in self._runs:
-                return inv_id  # the same id is the same run (SPEC §1)
+                return inv_id  # the same id is the same run (docs/reference.md §1)
             for alias in credential_aliases(invocation):
                 if not (self.credentials / alias).is_file():
                     raise SubmitError(

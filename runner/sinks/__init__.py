@@ -1,8 +1,8 @@
-"""Result sinks (SPEC §4, §7): where the runner writes its one ToolResult.
+"""Result sinks (docs/reference.md §4, §7): where the runner writes its one ToolResult.
 
 ``--sink`` names one: ``stdout`` | ``file:PATH`` | ``nats-kv:BUCKET`` | ``configmap:NAME``.
 A sink that can be written twice (``rewritable``) lets the executor write the result *before*
-acking a drain and rewrite it with the truthful ``acked`` afterwards (SPEC §5).
+acking a drain and rewrite it with the truthful ``acked`` afterwards (docs/reference.md §5).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The one interface every subscription source implements, and the envelope they all return.
 
 A source client is opened for one invocation and closed in ``finally``. ``poll`` never acks:
-the executor writes the result first and only then calls ``dispose(handles, "ack")`` (SPEC §5),
-so a runner killed between the two loses nothing. ``dispose`` is also how ``ack``/``nack``/
-``term`` operations settle handles from an earlier poll, and how a failed drain releases what it
-fetched.
+the executor writes the result first and only then calls ``dispose(handles, "ack")``
+(docs/reference.md §5), so a runner killed between the two loses nothing. ``dispose`` is also how
+``ack``/``nack``/``term`` operations settle handles from an earlier poll, and how a failed drain
+releases what it fetched.
 
-Drain rules every implementation keeps (SPEC §3): return within ``timeout_ms`` plus set-up;
-never more than ``batch``; with k < batch ready return them without waiting the whole timeout;
-with none ready wait up to ``timeout_ms`` for the first.
+Drain rules every implementation keeps (docs/reference.md §3): return within ``timeout_ms`` plus
+set-up; never more than ``batch``; with k < batch ready return them without waiting the whole
+timeout; with none ready wait up to ``timeout_ms`` for the first.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PollOptions:
 
 @dataclass
 class Message:
-    """One message in the common envelope of SPEC §3.
+    """One message in the common envelope of docs/reference.md §3.
 
     ``handle`` is the source's own disposal handle (NATS reply subject, Pub/Sub ackId, Kafka
     ``topic:partition:offset``); the executor decides whether users see it (ack modes).

@@ -1,5 +1,5 @@
 """Kafka source: a bounded drain with librdkafka (confluent-kafka), committing only what was
-returned (SPEC §3).
+returned (docs/reference.md §3).
 
 One drain is one short-lived member of the consumer group ``group``: it subscribes to ``topic``
 (auto-commit off, a new group starts at the earliest offset), joins, fetches at most ``batch``

@@ -54,7 +54,7 @@ class NatsSource:
     @classmethod
     async def open(cls, target: NatsTarget, stream: str, consumer: str) -> NatsSource:
         nc = await connect(target, f"stream '{stream}' consumer '{consumer}'")
-        keep_header_pairs(nc)  # repeated headers keep every value (SPEC §3)
+        keep_header_pairs(nc)  # repeated headers keep every value (docs/reference.md §3)
         return cls(nc, stream, consumer)
 
     async def poll(self, options: PollOptions) -> list[Message]:
@@ -199,8 +199,9 @@ def to_message(msg: Msg) -> Message:
 
 
 def js_consume_message(message: Message) -> dict[str, Any]:
-    """A drained message in NoETL's ``js_consume`` shape (SPEC §2): the positional metadata at
-    the top level beside ``data`` and ``headers``, as playbooks read ``messages[i].subject``."""
+    """A drained message in NoETL's ``js_consume`` shape (docs/reference.md §2): the positional
+    metadata at the top level beside ``data`` and ``headers``, as playbooks read
+    ``messages[i].subject``."""
     out: dict[str, Any] = {**message.metadata, "data": message.data}
     if message.encoding:
         out["encoding"] = message.encoding

@@ -1,4 +1,5 @@
-"""Every value of a repeated NATS header (SPEC §3), which nats-py's ``msg.headers`` drops.
+"""Every value of a repeated NATS header (docs/reference.md §3), which nats-py's ``msg.headers``
+drops.
 
 nats-py parses a message's header block into a plain dict, so ``X-Multi: a`` and ``X-Multi: b``
 arrive as ``{"X-Multi": "b"}``. The raw block is gone by the time a ``Msg`` exists, so this

@@ -1,4 +1,5 @@
-"""Google Pub/Sub source: a bounded drain over the REST API with ``requests`` (SPEC §3).
+"""Google Pub/Sub source: a bounded drain over the REST API with ``requests`` (docs/reference.md
+§3).
 
 Calls: ``:pull`` (fetch, never acks), ``:acknowledge`` (ack), ``:modifyAckDeadline`` (nack: the
 deadline becomes ``nack_delay_ms`` rounded up to seconds, 0 = redeliver now). ``term`` — stop

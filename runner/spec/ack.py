@@ -1,4 +1,5 @@
-"""Ack modes of a drain (SPEC §3), shared by ``subscription`` and the nats tool's ``js_consume``.
+"""Ack modes of a drain (docs/reference.md §3), shared by ``subscription`` and the nats tool's
+``js_consume``.
 
 Users write any of several spellings (NoETL's vocabulary, booleans included); the executor only
 ever sees one of four behaviours, and the result reports the canonical name NoETL's own parser

@@ -1,4 +1,4 @@
-"""The invocation a worker submits (SPEC §1) and its parsing into a validated model.
+"""The invocation a worker submits (docs/reference.md §1) and its parsing into a validated model.
 
 ``parse_invocation`` is the only entry point: it accepts a mapping (from YAML or JSON), treats a
 bare tool block (``kind`` at the top) as shorthand, validates without touching the network, and

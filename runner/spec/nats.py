@@ -1,4 +1,5 @@
-"""The ``nats`` tool kind (SPEC §2): one model per operation, discriminated by ``operation``.
+"""The ``nats`` tool kind (docs/reference.md §2): one model per operation, discriminated by
+``operation``.
 
 Every operation model accepts every field the nats tool knows (so a field meant for another
 operation is a warning, not an error) and declares the fields its operation requires as

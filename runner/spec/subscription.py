@@ -1,4 +1,5 @@
-"""The ``subscription`` tool kind (SPEC §3): a bounded drain, discriminated by ``source``.
+"""The ``subscription`` tool kind (docs/reference.md §3): a bounded drain, discriminated by
+``source``.
 
 As with the nats tool, each source's model accepts every subscription field: a field meant for
 another source or operation is reported in ``warnings`` rather than rejected. The one

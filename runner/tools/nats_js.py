@@ -1,4 +1,4 @@
-"""JetStream operations (SPEC §2): js_publish, js_get_msg, js_stream_info.
+"""JetStream operations (docs/reference.md §2): js_publish, js_get_msg, js_stream_info.
 
 ``js_consume`` is not here: it is the same bounded drain as ``subscription`` with source nats
 and runs through ``runner.sources.nats`` and the executor's ack ordering.
@@ -61,8 +61,8 @@ async def js_get_msg(js: JetStreamContext, tool: spec.JsGetMsg, warn: Warn) -> D
 
 
 async def _select(js: JetStreamContext, tool: spec.JsGetMsg) -> RawStreamMsg:
-    # Precedence (SPEC §2): seq, then last (on subject when given, else in the stream), then
-    # subject (its last message).
+    # Precedence (docs/reference.md §2): seq, then last (on subject when given, else in the stream),
+    # then subject (its last message).
     if tool.seq is not None:
         return await js.get_msg(tool.stream, seq=tool.seq)
     if tool.subject is not None:

@@ -1,4 +1,5 @@
-"""NATS Key-Value operations (SPEC §2): kv_get, kv_put, kv_delete, kv_keys, kv_purge."""
+"""NATS Key-Value operations (docs/reference.md §2): kv_get, kv_put, kv_delete, kv_keys,
+kv_purge."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NATS Object Store operations (SPEC §2): object_get/put/delete/list/info."""
+"""NATS Object Store operations (docs/reference.md §2): object_get/put/delete/list/info."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Heavy clients are imported only by the source that needs them (STYLE §14)."""
+"""Heavy clients are imported only by the source that needs them (docs/controller.md, import boundaries)."""
 
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ def test_help_explains_the_options_and_exit_codes() -> None:
 
 
 def test_a_nats_operation_imports_no_kubernetes_kafka_google_or_controller(nats: Nats) -> None:
-    """STYLE §14 on the real cold path: the whole process, measured by -X importtime."""
+    """Heavy clients stay off the NATS path: the whole process, measured by -X importtime."""
     spec = json.dumps(invocation(nats.kv_bucket()))
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", "run", "--spec", "-",
                            "--credentials", str(nats.creds)], input=spec, capture_output=True,
