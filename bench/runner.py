@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,9 @@ def p95(xs: list[float]) -> float:
     return sorted(xs)[max(0, round(0.95 * len(xs)) - 1)]
 
 
-def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
-    """Seconds spent importing (top-level cumulative) and which heavy clients were imported."""
+def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str], dict[str, float]]:
+    """Seconds spent importing (top-level cumulative), which heavy clients were imported, and
+    the breakdown: seconds per top-level package (each module's own time, summed)."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -77,7 +79,7 @@ def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
         text=True,
         check=True,
     )
-    total_us, heavy = 0, set()
+    total_us, heavy, by_package = 0, set(), Counter[str]()
     for line in proc.stderr.splitlines():
         fields = line.removeprefix("import time:").split("|")
         if not line.startswith("import time:") or not fields[0].strip().isdigit():
@@ -85,9 +87,19 @@ def import_profile(runner_spec: Path, creds: Path) -> tuple[float, list[str]]:
         name = fields[2][1:]  # one space of padding, then two spaces per nesting level
         if not name.startswith(" "):
             total_us += int(fields[1])
-        if name.strip().split(".")[0] in {"kubernetes", "kafka", "google"}:
-            heavy.add(name.strip().split(".")[0])
-    return total_us / 1e6, sorted(heavy)
+        package = name.strip().split(".")[0]
+        by_package[package] += int(fields[0])
+        if package in {"kubernetes", "kafka", "google"}:
+            heavy.add(package)
+    return total_us / 1e6, sorted(heavy), {k: v / 1e6 for k, v in by_package.items()}
+
+
+def breakdown(by_package: dict[str, float], top: int = 8) -> str:
+    """``runner 40 · pydantic 35 · ... · other 30`` (ms), the largest first."""
+    ranked = sorted(by_package.items(), key=lambda kv: -kv[1])
+    shown = [f"{name} {seconds * 1000:.0f}" for name, seconds in ranked[:top]]
+    rest = sum(seconds for _, seconds in ranked[top:])
+    return " · ".join([*shown, f"other {rest * 1000:.0f}"]) + " (ms)"
 
 
 def main() -> None:
@@ -167,7 +179,7 @@ def main() -> None:
                         )
                     )
                     runs[op]["nats"].append(wall(native[op]))
-            imports, heavy = import_profile(work / "kv_get.json", creds)
+            imports, heavy, by_package = import_profile(work / "kv_get.json", creds)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -191,6 +203,7 @@ def main() -> None:
         "\nrunner imports for kv_get (python -X importtime, top-level cumulative): "
         f"{imports * 1000:.0f} ms"
     )
+    print(f"import breakdown by package: {breakdown(by_package)}")
     print(f"heavy clients imported on the NATS path: {', '.join(heavy) or 'none'}")
 
 
