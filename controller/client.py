@@ -1,4 +1,4 @@
-"""A worker's client for ``toolpod serve`` (SPEC §8): plain HTTP through httpx, nothing else
+"""A worker's client for ``toolpod serve`` (docs/service.md): plain HTTP through httpx, nothing else
 of toolpod's or Kubernetes' (a test keeps it that way), so a worker image needs only httpx.
 
     with Client("http://toolpod.toolpod:8080", namespace="jobs") as tp:   # token: the Pod's own

@@ -3,7 +3,7 @@
 One ConfigMap per invocation, ``toolpod-<id>-record`` in the invocation's namespace, labelled
 ``app.kubernetes.io/component=record`` and *not* owned by the Job (it outlives it):
 
-    data.record.json   the invocation record of SPEC §8 (phase, exit_code, result, ...)
+    data.record.json   the invocation record of docs/service.md (phase, exit_code, result, ...)
     data.digest        sha256 of the invocation as validated: the same id with another
                        invocation is a conflict, the same one attaches
     annotations        toolpod.dev/expires-at (RFC 3339) once finished
@@ -27,7 +27,7 @@ from controller import labels as L
 from controller.errors import Conflict, IdConflict, NotFound
 from controller.k8s import Kube
 from controller.outcome import Outcome
-from controller.render import job_name
+from runner.contract import job_name
 from runner.spec.invocation import Invocation
 
 Phase = Literal["Queued", "Running", "Succeeded", "Failed", "Cancelled"]

@@ -1,4 +1,4 @@
-"""``toolpod serve``: the controller as an HTTP JSON service for workers (SPEC §8).
+"""``toolpod serve``: the controller as an HTTP JSON service for workers (docs/service.md).
 
 config.py     ServeConfig (flags and TOOLPOD_* env)
 app.py        the FastAPI routes, access log, OpenAPI from the runner's models
@@ -6,7 +6,7 @@ core.py       per-namespace executors, backpressure, driving invocations to thei
 admission.py  the in-flight cap and the FIFO queue (pure)
 recovery.py   a restarted service adopts running invocations; expired records swept
 auth.py       TokenReview + SubjectAccessReview
-errors.py     exceptions -> SPEC §8 error bodies
+errors.py     exceptions -> docs/service.md error bodies
 metrics.py    Prometheus metrics
 """
 

@@ -1,4 +1,4 @@
-"""Backpressure (SPEC §8): at most ``max_in_flight`` invocations with a Job at once per
+"""Backpressure (docs/service.md): at most ``max_in_flight`` invocations with a Job at once per
 service, then a FIFO queue of up to ``max_queued`` (phase Queued, no Job yet), then 429.
 
 Pure bookkeeping, no I/O and no locks: the service calls it from its one event loop only.

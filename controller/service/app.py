@@ -1,4 +1,4 @@
-"""The HTTP JSON API of SPEC §8 (FastAPI), over ``controller.service.core``.
+"""The HTTP JSON API of docs/service.md (FastAPI), over ``controller.service.core``.
 
 Each route checks in this order, so nothing is asked of the API server for a request that
 is wrong on its face: path and query (422) ─▶ readiness (503) ─▶ token (401) ─▶ RBAC verb
@@ -99,7 +99,8 @@ def _routes(app: FastAPI, core: Core, auth: Auth, metrics: Metrics) -> None:
         responses={**record_responses, 202: {"model": models.InvocationRecord}},
     )
     async def submit(ns: Namespace, request: Request, wait: Wait = None) -> JSONResponse:
-        """Submit an invocation (SPEC §1); 202 at once, or with ``wait`` 200 once finished."""
+        """Submit an invocation (docs/reference.md §1); 202 at once, or with ``wait`` 200 once
+        finished."""
 
         async def action(caller: Caller) -> Record:
             inv = parse_invocation(await _json(request))

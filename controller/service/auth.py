@@ -1,4 +1,4 @@
-"""Who is calling and what it may do, both answered by Kubernetes (SPEC §8).
+"""Who is calling and what it may do, both answered by Kubernetes (docs/service.md).
 
     Authorization: Bearer <token> ─▶ TokenReview (audiences when configured) ─▶ the caller
     caller + namespace + verb     ─▶ SubjectAccessReview on ``invocations.toolpod.dev``

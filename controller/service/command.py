@@ -47,7 +47,7 @@ def _opt(name: str, env: str, **kw: Any) -> Callable[[F], F]:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 def serve(**o: Any) -> None:
-    """Serve the HTTP JSON API of SPEC §8 (workers POST invocations with their token)."""
+    """Serve the HTTP JSON API of docs/service.md (workers POST invocations with their token)."""
     from controller import service
     from controller.errors import ControllerError
     from runner.errors import ToolpodError

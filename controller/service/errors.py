@@ -1,4 +1,5 @@
-"""Every failure of a request as SPEC §8's error body ``{"error": {kind, message, fields}}``.
+"""Every failure of a request as the error body of docs/service.md: ``{"error": {kind, message,
+fields}}``.
 
 One table maps the controller's error tree (``controller.errors``) to a status and a kind,
 so the messages are the CLI's own; anything unexpected is a 500 whose body says nothing but

@@ -1,4 +1,4 @@
-"""The service's Prometheus metrics (SPEC §8), in a registry of its own (one per app, so two
+"""The service's Prometheus metrics (docs/service.md), in a registry of its own (one per app, so two
 apps in one process — tests, two replicas — do not collide). Labels never carry an
 execution id or an invocation id: their values are unbounded."""
 

@@ -16,7 +16,7 @@ from runner.spec.invocation import Invocation
 
 
 class InvocationRecord(BaseModel):
-    """An invocation as the service knows it (SPEC §8)."""
+    """An invocation as the service knows it (docs/service.md)."""
 
     id: str
     namespace: str

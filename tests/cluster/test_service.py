@@ -1,4 +1,4 @@
-"""``toolpod serve`` end to end (SPEC §8): a real server process on loopback, real Jobs on the
+"""``toolpod serve`` end to end (docs/reference.md §8): a real server process on loopback, real Jobs on the
 local cluster, real TokenReview and SubjectAccessReview for real ServiceAccount tokens."""
 
 from __future__ import annotations

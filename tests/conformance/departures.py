@@ -120,7 +120,7 @@ def _pubsub_beyond_one_pull(noetl: JSON, toolpod: JSON) -> bool:
     return True
 
 
-#: SPEC §4's answer to each failure the cases provoke: (error kind, exit code).
+#: docs/reference.md §4's answer to each failure the cases provoke: (error kind, exit code).
 SPEC_ERRORS = {
     "missing stream": ("execution", 2),
     "missing consumer": ("execution", 2),
@@ -184,7 +184,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "and a larger `batch`",
         "one pull's worth",
         "up to `batch`: it keeps pulling what is ready",
-        "SPEC §3 drain rules 2 and 3: with at least `batch` ready exactly `batch` come back; "
+        "docs/reference.md §3 drain rules 2 and 3: with at least `batch` ready exactly `batch` come back; "
         "with k < `batch` ready all k",
         _pubsub_beyond_one_pull,
     ),
@@ -193,7 +193,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "`acked` of an empty NATS drain",
         "`true` (its NATS drain reports the ack mode, not an ack)",
         "`false`",
-        "SPEC §3: `acked` is true only when at least one message was acknowledged, for every "
+        "docs/reference.md §3: `acked` is true only when at least one message was acknowledged, for every "
         "source alike (NoETL's own Pub/Sub drain already says false)",
         _empty_drain_acked,
     ),
@@ -202,7 +202,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "message `data` of a payload that is not UTF-8",
         "the bytes decoded lossily (U+FFFD for each bad sequence): the payload is lost",
         "the bytes base64-encoded, with `encoding: base64` beside `data`",
-        "SPEC §2 value encoding: bytes are never silently lost",
+        "docs/reference.md §2 value encoding: bytes are never silently lost",
         _binary_base64,
     ),
     Departure(
@@ -210,7 +210,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "Pub/Sub message `metadata`",
         "`{messageId, publishTime, deliveryAttempt, ackId}`",
         "`{messageId, publishTime, deliveryAttempt, orderingKey}`",
-        "SPEC §3 metadata keys: the ack handle is shown only where the ack mode hands it to the "
+        "docs/reference.md §3 metadata keys: the ack handle is shown only where the ack mode hands it to the "
         "caller (`ack_ids`, or `ack_id` under `defer`); the ordering key is the message's own",
         _pubsub_metadata,
     ),
@@ -219,7 +219,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "`ack_id` on each Pub/Sub message of an `on_success` drain",
         "present (an ackId it has already acknowledged)",
         "absent: only `ack: defer` puts a handle on every message",
-        "SPEC §3 ack modes: a spent handle is not offered (`defer` is manual with a handle on "
+        "docs/reference.md §3 ack modes: a spent handle is not offered (`defer` is manual with a handle on "
         "every message)",
         _pubsub_ack_id,
     ),
@@ -228,7 +228,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "`headers` when two attribute names differ only in case (`X-Kind`, `x-kind`)",
         "one of the values (the last its map holds)",
         "a list of both",
-        "SPEC §3: `headers` is normalised, several values → a list; no value is dropped",
+        "docs/reference.md §3: `headers` is normalised, several values → a list; no value is dropped",
         _case_colliding_names,
     ),
     Departure(
@@ -238,7 +238,7 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "never reaches the server (still pending long after `noetl subscribe --once` exited, "
         "apparently lost on exit): the message comes back after the ack wait",
         "every ack is flushed to the server before the result says `acked: true`",
-        "SPEC §3 and §5: `acked` is truthful; intermittent on NoETL's side, so no case expects "
+        "docs/reference.md §3 and §5: `acked` is truthful; intermittent on NoETL's side, so no case expects "
         "it and any case may show it",
         _noetl_ack_lost_on_exit,
         intermittent=True,
@@ -249,19 +249,19 @@ DEPARTURES: tuple[Departure, ...] = (  # in the order they reconcile: counts fir
         "the server rejects the connection: its client ignores them (and its error message "
         "repeats the URL, password included)",
         "connects with them; no message ever shows the password",
-        "SPEC §2: user/password embedded in the URL must work (NoETL's Rust client ignores "
-        "them, a known trap); SPEC §4: no message contains a secret",
+        "docs/reference.md §2: user/password embedded in the URL must work (NoETL's Rust client ignores "
+        "them, a known trap); docs/reference.md §4: no message contains a secret",
         _url_userinfo,
     ),
     Departure(
         "error-kinds",
         "a failed drain (missing stream, consumer or subscription; refused connection)",
         "an execution error; `noetl subscribe` logs it and polls again",
-        "one error result whose kind and exit code are SPEC §4's: a missing object is exit 2 "
+        "one error result whose kind and exit code are docs/reference.md §4's: a missing object is exit 2 "
         "(not retriable), a refused connection exit 3 (retriable); its message names what "
         "NoETL's names (stream and consumer, server address, or the server's own text for a "
         "missing subscription, which toolpod also names)",
-        "SPEC §4: exit codes drive the Job's podFailurePolicy",
+        "docs/reference.md §4: exit codes drive the Job's podFailurePolicy",
         _error_kinds,
     ),
 )

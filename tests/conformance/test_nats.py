@@ -189,7 +189,7 @@ def _state(server: NatsServer, stream: str) -> dict[str, Any]:
 
 
 def test_user_and_password_in_the_url(noetl: Noetl, nats_twin: NatsServer, nats_server: NatsServer, tmp_path: Path) -> None:
-    """SPEC §2: user:password embedded in the URL must work; NoETL's Rust client ignores them."""
+    """docs/reference.md §2: user:password embedded in the URL must work; NoETL's Rust client ignores them."""
     stream = unique("CONF").replace("-", "_")
     case = Case("url userinfo", [b'{"n": 1}'])
     for server in (nats_twin, nats_server):

@@ -1,4 +1,4 @@
-"""SPEC §2 value encoding, kv_keys glob → subject filter, and credential resolution (pure logic)."""
+"""docs/reference.md §2 value encoding, kv_keys glob → subject filter, and credential resolution (pure logic)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §1 and §2: bad input is rejected before anything connects, with the field and what is allowed.
+"""docs/reference.md §1 and §2: bad input is rejected before anything connects, with the field and what is allowed.
 
 Each row is (invocation, a fragment the error message must contain).
 """

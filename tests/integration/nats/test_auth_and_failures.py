@@ -1,4 +1,4 @@
-"""SPEC §2 credentials and SPEC §4 exit codes: auth, secrets never shown, server down → 3."""
+"""docs/reference.md §2 credentials and docs/reference.md §4 exit codes: auth, secrets never shown, server down → 3."""
 
 from __future__ import annotations
 

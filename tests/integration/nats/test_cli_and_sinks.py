@@ -1,4 +1,4 @@
-"""SPEC §4 result record and sinks, SPEC §6 logs, SPEC §7 command-line contract."""
+"""docs/reference.md §4 result record and sinks, docs/reference.md §6 logs, docs/reference.md §7 command-line contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §2 JetStream rows (js_publish, js_get_msg, js_stream_info, js_consume) on a real server."""
+"""docs/reference.md §2 JetStream rows (js_publish, js_get_msg, js_stream_info, js_consume) on a real server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §2 Object Store rows against a real NATS server, through the runner CLI."""
+"""docs/reference.md §2 Object Store rows against a real NATS server, through the runner CLI."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The ``subscription`` tool with source ``kafka``, against a real KRaft broker, through the CLI.
 
-Each test reads as one rule of SPEC §3 / §5; every test has its own topic and group.
+Each test reads as one rule of docs/reference.md §3 / §5; every test has its own topic and group.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def test_unreachable_brokers_are_exit_3_within_timeout_plus_a_bound(
     assert out.wall_s < 1 + 5 + SETUP_S
 
 
-# -- at-least-once (SPEC §5) ----------------------------------------------------------------------
+# -- at-least-once (docs/reference.md §5) ----------------------------------------------------------------------
 
 
 def test_killed_before_ack_every_message_is_delivered_again(

@@ -1,6 +1,6 @@
 """The ``subscription`` tool with source ``nats``, against a real NATS server, through the CLI.
 
-Each test reads as one rule of SPEC §3 / §5; each has its own stream and durable consumer.
+Each test reads as one rule of docs/reference.md §3 / §5; each has its own stream and durable consumer.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def test_headers_are_normalised_and_payloads_decoded(
 def test_a_repeated_header_keeps_every_value_in_order(
     nats: Nats, drain: tuple[str, str, str]
 ) -> None:
-    """SPEC §3: several values → a list, in ``headers`` and (names as sent) in ``attributes``."""
+    """docs/reference.md §3: several values → a list, in ``headers`` and (names as sent) in ``attributes``."""
     pairs = [("X-Multi", "a"), ("X-One", "1"), ("X-Multi", "b"), ("x-multi", "c")]
     nats.publish(f"{drain[2]}.m", [b"{}"], headers=pairs)
     (msg,) = poll(nats, drain, timeout_ms=500).data["messages"]
@@ -264,7 +264,7 @@ def test_an_unreachable_server_exits_3_within_timeout_plus_a_bound(tmp_path: Pat
     assert out.wall_s < 1 + 8
 
 
-# -- SPEC §5: ack only after the result is safe ---------------------------------------------------
+# -- docs/reference.md §5: ack only after the result is safe ---------------------------------------------------
 
 
 def test_a_runner_killed_after_writing_and_before_acking_loses_nothing(

@@ -1,6 +1,6 @@
 """The ``subscription`` tool with source ``pubsub``, against the real emulator, through the CLI.
 
-Each test reads as one rule of SPEC §3 / §5; every test has its own topic and subscription.
+Each test reads as one rule of docs/reference.md §3 / §5; every test has its own topic and subscription.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ def test_unreachable_endpoint_is_exit_3_within_timeout_plus_a_bound(creds: Path)
     assert out.wall_s < 1 + 5 + SETUP_S
 
 
-# -- at-least-once (SPEC §5) ----------------------------------------------------------------------
+# -- at-least-once (docs/reference.md §5) ----------------------------------------------------------------------
 
 
 def _redelivered(emu: PubSubEmulator, subscription: str, creds: Path, want: set[str]) -> set[str]:

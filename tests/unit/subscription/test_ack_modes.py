@@ -1,4 +1,4 @@
-"""SPEC §3: every spelling of ``ack`` maps to one behaviour, and the result's ``ack_mode`` is the
+"""docs/reference.md §3: every spelling of ``ack`` maps to one behaviour, and the result's ``ack_mode`` is the
 canonical name NoETL's own parser gives it (``AckMode::parse`` then ``as_str``), never the
 caller's spelling."""
 

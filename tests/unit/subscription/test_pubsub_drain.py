@@ -1,4 +1,4 @@
-"""The Pub/Sub drain loop (SPEC §3 rules 2-4) with scripted pull replies and an injected clock.
+"""The Pub/Sub drain loop (docs/reference.md §3 rules 2-4) with scripted pull replies and an injected clock.
 
 The transport is replaced by a script of replies (what the server would hand out per pull), so
 the loop's decisions — how much to ask for, when to stop, what to hand back — read as a table.
