@@ -39,7 +39,7 @@ def toolpod(
     env.pop("TOOLPOD_LOG_LEVEL", None)
     cmd = [sys.executable, "-m", "controller.cli", *args, "--timeout", str(timeout)]
     started = time.monotonic()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
 
