@@ -15,21 +15,19 @@ A drain's runner writes its record twice (before and after the ack); the watcher
 in order and ``outcome.decide`` picks the one the runner's termination message names. When the
 watcher has not caught up (or cannot connect) the executor reads the key once with ``read``.
 
-The credential is written to a private temporary directory only for as long as it takes to
-parse it, and never logged; connection errors are reported through ``runner.natsconn``'s
-translation, which shows the server but not the userinfo.
+The credential is parsed from the Secret's bytes in memory (no file), and never logged;
+connection errors are reported through ``runner.natsconn``'s translation, which shows the
+server but not the userinfo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.k8s import Kube
@@ -53,7 +51,9 @@ def credential_from_secret(kube: Kube, settings: Settings) -> Credential:
     """The NATS target for a credential alias, from the Secret ``settings`` maps it to."""
 
     def target(alias: str) -> NatsTarget:
-        from runner.natsconn import resolve_target
+        from runner.credentials import MAX_CREDENTIAL_BYTES, parse_credential
+        from runner.document import read_bounded
+        from runner.natsconn import target_from
 
         ref = settings.secret_for(alias)
         secret = kube.get("v1", "Secret", settings.namespace, ref.name) or {}
@@ -63,11 +63,9 @@ def credential_from_secret(kube: Kube, settings: Settings) -> Credential:
                 f"credential alias '{alias}': Secret {settings.namespace}/{ref.name} with key "
                 f"'{ref.key}' is needed to read results from NATS KV"
             )
-        with tempfile.TemporaryDirectory(prefix="toolpod-kv-") as tmp:
-            fd = os.open(Path(tmp) / alias, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(base64.b64decode(raw))
-            return resolve_target({}, alias, Path(tmp))
+        what = f"credential alias '{alias}' (Secret {settings.namespace}/{ref.name})"
+        text = read_bounded(io.BytesIO(base64.b64decode(raw)), what, MAX_CREDENTIAL_BYTES)
+        return target_from({}, parse_credential(text, what), alias)
 
     return target
 

@@ -51,7 +51,12 @@ def load_alias(directory: Path, alias: str) -> dict[str, Any]:
         ) from None
     except OSError as e:
         raise ConfigurationError(f"{what} cannot be read: {e.strerror}") from None
-    value = parse_json(text, what)  # its errors give only the position: the content is secret
+    return parse_credential(text, what)
+
+
+def parse_credential(text: str, what: str) -> dict[str, Any]:
+    """A credential's JSON object; errors give only the position: the content is secret."""
+    value = parse_json(text, what)
     if not isinstance(value, dict):
         raise ConfigurationError(f"{what} must be a JSON object")
     return value

@@ -78,7 +78,14 @@ def explicit_fields(tool: Any) -> dict[str, str | None]:
 
 def resolve_target(explicit: Mapping[str, Any], alias: str | None, creds: Path) -> NatsTarget:
     """Merge explicit fields over the credential; split userinfo out of the URL."""
-    cred = load_alias(creds, alias) if alias else {}
+    return target_from(explicit, load_alias(creds, alias) if alias else {}, alias)
+
+
+def target_from(
+    explicit: Mapping[str, Any], cred: Mapping[str, Any], alias: str | None
+) -> NatsTarget:
+    """Where and as whom to connect, from explicit fields over a credential already read (the
+    controller reads its credentials from Secrets, with no file in between)."""
     merged = {n: _pick(explicit, n) or _pick(cred, n) for n in _KEYS}
     url = merged["url"]
     if not url:
