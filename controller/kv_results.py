@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from controller.k8s import Kube
 from controller.settings import Settings
-from runner.errors import ConfigurationError, ToolpodError
+from runner.errors import ConfigurationError, OperationTimeout, ToolpodError
 
 if TYPE_CHECKING:
     from runner.natsconn import NatsTarget
@@ -71,8 +71,9 @@ def credential_from_secret(kube: Kube, settings: Settings) -> Credential:
 
 
 def read(credential: Credential, bucket: str, alias: str, key: str) -> str | None:
-    """The value under ``key`` read directly (None when there is none). Raises ToolpodError
-    when the bucket cannot be reached."""
+    """The value under ``key`` read directly (None when there is none), on a loop of its own
+    (``KvWatchers.read`` uses the watchers' loop). Raises ToolpodError when the bucket cannot
+    be reached."""
     return asyncio.run(_get(credential(alias), bucket, key))
 
 
@@ -124,6 +125,22 @@ class KvWatchers:
             self.delivered[key] = 0
             loop = self._start_loop()
         loop.call_soon_threadsafe(self._spawn, key)
+
+    def read(self, bucket: str, alias: str, key: str, timeout: float = 30.0) -> str | None:
+        """``read`` on the watchers' own event loop when it runs (one loop, one set of
+        connections' machinery for the process), else on a loop of its own."""
+        target = self.credential(alias)  # blocking (a Secret): on the caller's thread
+        with self._lock:
+            loop = self._loop
+        if loop is None:
+            return asyncio.run(_get(target, bucket, key))
+        future = asyncio.run_coroutine_threadsafe(_get(target, bucket, key), loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            what = f"reading result {key} from KV bucket '{bucket}'"
+            raise OperationTimeout(f"{what}: no answer within {timeout:g}s") from None
 
     def wait_synced(self, bucket: Bucket, timeout: float) -> bool:
         """Wait for a watcher still delivering the values its bucket held when it started:

@@ -226,7 +226,7 @@ class KubernetesExecutor:
         bucket, alias = kv
         obs.kv_fresh = True
         try:
-            obs.kv_value = kv_results.read(self.kv.credential, bucket, alias, inv_id)
+            obs.kv_value = self.kv.read(bucket, alias, inv_id)
         except ToolpodError as e:
             return f"the whole result could not be read back from NATS KV: {e.message}"
         return None

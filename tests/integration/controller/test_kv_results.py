@@ -131,6 +131,21 @@ def test_a_direct_read_gives_the_value_none_or_a_clear_error(nats: Nats) -> None
         kv_results.read(credential, "no_such_bucket", "nats_main", "inv")
 
 
+def test_a_direct_read_runs_on_the_watchers_loop_once_it_runs(
+    nats: Nats, watchers: Callable[..., tuple[KvWatchers, Seen]]
+) -> None:
+    bucket = nats.kv_bucket()
+    put(nats.server, bucket, "inv", '{"status":"success"}')
+    w, _seen = watchers(target_of(nats.server))
+    assert w.read(bucket, "nats_main", "inv") == '{"status":"success"}'  # no loop yet: its own
+    w.ensure(bucket, "nats_main")
+    assert w.synced[(bucket, "nats_main")].wait(10)
+    assert w.read(bucket, "nats_main", "inv") == '{"status":"success"}'
+    assert w.read(bucket, "nats_main", "absent") is None
+    with pytest.raises(NotFoundError, match="bucket not found"):
+        w.read("no_such_bucket", "nats_main", "inv")
+
+
 def test_a_result_can_wait_for_a_starting_watcher_to_deliver_what_is_there(
     nats: Nats, watchers: Callable[..., tuple[KvWatchers, Seen]]
 ) -> None:
