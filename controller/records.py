@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -227,6 +227,16 @@ def list_everywhere(kube: Kube) -> list[dict[str, Any]]:
     """Every record ConfigMap of the cluster (the service's recovery and sweep)."""
     out = kube.call("GET", "/api/v1/configmaps", query=[("labelSelector", SELECTOR)])
     return list(out.get("items") or [])
+
+
+def list_in(kube: Kube, namespaces: Iterable[str]) -> list[dict[str, Any]]:
+    """The record ConfigMaps of these namespaces: a service whose Roles reach only them
+    (the chart without ``watch.clusterWide``) may not list across the cluster."""
+    found: list[dict[str, Any]] = []
+    for ns in namespaces:
+        items, _ = kube.list("v1", "ConfigMap", ns, SELECTOR)
+        found += items
+    return found
 
 
 def expired(cm: dict[str, Any]) -> bool:

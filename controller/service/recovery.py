@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller import records
 from controller.outcome import Observed, synthetic
@@ -31,7 +31,7 @@ async def become_ready(core: Core) -> None:
         try:
             for ns in core.config.namespaces:
                 await core.call(core.executor(ns).tracker)
-            for cm in await core.call(records.list_everywhere, core.kube):
+            for cm in await core.call(served_records, core):
                 await adopt(core, records.parse(cm)[0])
             break
         except Exception as e:  # the API server is not there yet: try again
@@ -40,6 +40,14 @@ async def become_ready(core: Core) -> None:
             delay = min(delay * 2, 10.0)
     core.ready = True
     core.spawn(sweep_forever(core))
+
+
+def served_records(core: Core) -> list[dict[str, Any]]:
+    """The records of the namespaces this service serves: only its watched ones when it is
+    told to serve no other (its RBAC may not reach further), else the whole cluster's."""
+    if core.config.only_watched:
+        return records.list_in(core.kube, core.config.namespaces)
+    return records.list_everywhere(core.kube)
 
 
 async def adopt(core: Core, record: Record) -> None:
@@ -70,7 +78,7 @@ async def sweep_forever(core: Core) -> None:
     while True:
         await asyncio.sleep(core.config.sweep_every_s)
         try:
-            for cm in await core.call(records.list_everywhere, core.kube):
+            for cm in await core.call(served_records, core):
                 if records.expired(cm):
                     meta = cm["metadata"]
                     await core.call(
