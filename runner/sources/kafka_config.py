@@ -36,7 +36,8 @@ MAX_POLL_INTERVAL_MS = 60_000
 #: is there waits on it (to learn it has read everything), so it is short; the cost is one
 #: empty fetch per 50 ms per open drain, for the few seconds a drain lasts.
 FETCH_WAIT_MAX_MS = 50
-#: Bound on each broker request, the commit's included.
+#: librdkafka's timeout of each broker request (socket.timeout.ms). It does not bound the
+#: synchronous commit or leaving the group on a frozen coordinator: the source bounds those.
 REQUEST_TIMEOUT_MS = 10_000
 
 _AUTH = {
