@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -392,15 +393,22 @@ def test_a_burst_of_300_never_exceeds_max_in_flight_jobs(
                 *(http.post(url(srv, namespace), json=d, headers=bearer(token)) for d in docs)
             )
         assert {p.status_code for p in posted} == {202}, [p.text for p in posted][:3]
-        async with AsyncClient(srv.url, namespace, token=token) as client:
-            waits = (client.wait(p.json()["id"], timeout=1500) for p in posted)
-            return list(await asyncio.gather(*waits))
+        ids = {p.json()["id"] for p in posted}
+        with Client(srv.url, namespace, token=token) as client:  # one list every 2 s
+            deadline = time.monotonic() + 1500
+            while time.monotonic() < deadline:
+                rows = [r for r in client.list() if r["id"] in ids]
+                if all(r["phase"] in ("Succeeded", "Failed", "Cancelled") for r in rows):
+                    return rows
+                await asyncio.sleep(2)
+        raise AssertionError("not all 300 finished in 1500 s")
 
     try:
         records = asyncio.run(burst())
     finally:
         counter.stop.set()
         srv.stop()
+    assert len(records) == 300
     assert [r["phase"] for r in records] == ["Succeeded"] * 300, [
         r for r in records if r["phase"] != "Succeeded"
     ][:2]
