@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The controller's overhead and throughput on a running cluster (the local one by default),
+"""The controller's overhead and throughput on a running cluster (the kind one by default),
 beside the same Jobs created and awaited with kubectl in the same run.
 
 Every invocation is a real `kv_put` against a NATS server started for the run, with the result
@@ -13,8 +13,11 @@ result over the termination message's 4 KiB has to come from the sink. An indepe
     throughput (-c at once):  controller (asyncio, one process) vs one `kubectl create -f` of
                               all manifests + `kubectl wait -l ...`
 
-    e2e/local/up && .venv/bin/python bench/controller.py [-n 50] [-c 100] \
+    e2e/kind/up && e2e/kind/exec .venv/bin/python bench/controller.py [-n 50] [-c 100] \
         [--sink configmap|nats_kv] [--result-bytes 8000]
+
+Offline, e2e/kind/exec runs it inside the cluster's network namespace, and its NATS server
+listens on the kind network's gateway there (TOOLPOD_KIND_GATEWAY), which runner Pods reach.
 """
 
 from __future__ import annotations
@@ -55,9 +58,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def local_env() -> dict[str, str]:
-    out = subprocess.run([str(REPO / "e2e/local/env")], capture_output=True, text=True, check=True)
-    return dict(re.findall(r"^export (\w+)=(.*)$", out.stdout, re.MULTILINE))
+def kind_env() -> dict[str, str]:
+    out = subprocess.run([str(REPO / "e2e/kind/env")], capture_output=True, text=True, check=True)
+    return dict(re.findall(r"^export (\w+)=(\S*)$", out.stdout, re.MULTILINE))
 
 
 class PodObserver:
@@ -250,16 +253,12 @@ def setup(kube: Kube, ns: str, server: Any, result_bytes: int) -> None:
 
 
 def local_settings(env: dict[str, str], ns: str) -> Settings:
-    """The controller's settings for the local cluster (runner Pods on the host network)."""
+    """The controller's settings for the benchmarks' kind cluster: production settings (pod
+    network, the `kubernetes` Service) and the runner image loaded into the cluster."""
     return Settings(
         namespace=ns,
-        image=env["TOOLPOD_RUNNER_IMAGE"],
+        image=env.get("TOOLPOD_RUNNER_IMAGE", "toolpod-runner:dev"),
         image_pull_policy="Never",
-        host_network=True,
-        extra_env={
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": env["TOOLPOD_LOCAL_API_PORT"],
-        },
     )
 
 
@@ -277,12 +276,14 @@ def main() -> int:
     from tests.fixtures._process import stop
     from tests.fixtures.nats import start_nats
 
-    env = local_env()
+    env = kind_env()
     kubeconfig = env["KUBECONFIG"]
+    if gateway := env.get("TOOLPOD_KIND_GATEWAY"):
+        os.environ["TOOLPOD_TEST_BROKER_HOST"] = gateway
     client = api_client(kubeconfig)
     kube = Kube(client)
     ns = f"bench-ctl-{uuid.uuid4().hex[:6]}"
-    labels = {"pod-security.kubernetes.io/enforce": "privileged"}
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
     meta = {"name": ns, "labels": labels}
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
     kube.call("POST", "/api/v1/namespaces", body=namespace)
@@ -291,8 +292,7 @@ def main() -> int:
     try:
         setup(kube, ns, server, a.result_bytes)
         settings = local_settings(env, ns)
-        path = env["PATH"].replace("$PATH", os.environ["PATH"])
-        kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": path}
+        kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": env.get("PATH", os.environ["PATH"])}
         return run(a, Bench(kube, ns, settings, kubeconfig, kenv, workdir))
     finally:
         stop(proc)

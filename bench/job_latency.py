@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Create→complete latency of one-pod Jobs on a running cluster (the local one by default).
+"""Create→complete latency of one-pod Jobs on a running cluster (the kind one by default).
 
 Creates N Jobs one after another in a fresh namespace, each running one short command in the
 runner image with the shape toolpod's runner Jobs have (restricted security context, read-only
-root filesystem, restartPolicy Never, host network), and times each from the create call to the
+root filesystem, restartPolicy Never, pod network), and times each from the create call to the
 moment a watch sees its `Complete` condition. Prints a table (median, p95, ...).
 
-    e2e/local/up && .venv/bin/python bench/job_latency.py [-n 20] [--command toolpod-runner --help]
+    e2e/kind/up && e2e/kind/exec .venv/bin/python bench/job_latency.py [-n 20] \
+        [--command toolpod-runner --help]
 
-The kubeconfig comes from --kubeconfig, else $KUBECONFIG, else e2e/local's.
+The kubeconfig comes from --kubeconfig, else $KUBECONFIG (e2e/kind/exec sets it).
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_KUBECONFIG = REPO / "e2e" / "local" / ".state" / "kubeconfig"
 
 
 def job_manifest(name: str, image: str, command: list[str]) -> dict[str, Any]:
@@ -37,7 +34,6 @@ def job_manifest(name: str, image: str, command: list[str]) -> dict[str, Any]:
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
-                    "hostNetwork": True,
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": {
@@ -100,7 +96,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-n", type=int, default=20, help="number of Jobs (default 20)")
     p.add_argument("--image", default=os.environ.get("TOOLPOD_RUNNER_IMAGE", "toolpod-runner:dev"))
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", str(DEFAULT_KUBECONFIG)))
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     p.add_argument("--timeout", type=float, default=120.0, help="per-Job timeout, seconds")
     p.add_argument(
         "--command",
@@ -118,7 +114,7 @@ def main() -> int:
     core.create_namespace(
         client.V1Namespace(
             metadata=client.V1ObjectMeta(
-                name=ns, labels={"pod-security.kubernetes.io/enforce": "privileged"}
+                name=ns, labels={"pod-security.kubernetes.io/enforce": "restricted"}
             )
         )
     )

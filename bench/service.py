@@ -138,12 +138,16 @@ def main() -> int:
     from tests.fixtures._process import stop
     from tests.fixtures.nats import start_nats
 
-    env = BC.local_env()
+    env = BC.kind_env()
     kubeconfig = env["KUBECONFIG"]
+    if gateway := env.get("TOOLPOD_KIND_GATEWAY"):
+        import os
+
+        os.environ["TOOLPOD_TEST_BROKER_HOST"] = gateway  # where runner Pods reach the NATS server
     api = api_client(kubeconfig)
     kube = Kube(api)
     ns = f"bench-svc-{uuid.uuid4().hex[:6]}"
-    meta = {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}
+    meta = {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
     kube.call(
         "POST",
         "/api/v1/namespaces",
@@ -175,8 +179,6 @@ def _start_server(kubeconfig: str, s: Settings, in_flight: int, port: int, workd
         "KUBECONFIG": kubeconfig,
         "TOOLPOD_IMAGE": s.image,
         "TOOLPOD_IMAGE_PULL_POLICY": "Never",
-        "TOOLPOD_HOST_NETWORK": "true",
-        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
     }
     cmd = [sys.executable, "-m", "controller.cli", "serve", "--no-auth", "--port", str(port)]
     cmd += ["--max-in-flight", str(in_flight), "--namespace-watch", s.namespace]

@@ -1,20 +1,25 @@
-"""Fixtures for tests against the local Kubernetes cluster (e2e/local).
+"""Fixtures for tests against a real kind cluster (e2e/kind).
 
-`cluster` (session): runs `e2e/local/up`, which is idempotent (a running cluster is reused, its
-runner image refreshed when the project changed), and yields a handle with the kubeconfig, an
-API client and the runner image name. When any selected test is marked `cluster`, `up` runs
-before the first test, outside every test's timeout (a cold start builds Kubernetes). A cluster this fixture started is stopped at the end of
-the session unless TOOLPOD_KEEP_CLUSTER=1. Under CI=true a cluster that cannot come up fails
-the tests loudly; elsewhere they are skipped with the reason.
+`cluster` (session): runs `e2e/kind/up`, which is idempotent (an existing cluster is reused and
+the runner image reloaded when the project changed), and yields a handle with the kubeconfig,
+an API client and the runner image name. When any selected test is marked `cluster`, `up` runs
+before the first test, outside every test's timeout (a cold cache builds the node image). A
+cluster this fixture started is deleted at the end of the session unless TOOLPOD_KEEP_CLUSTER=1.
+Under CI=true a cluster that cannot come up fails the tests loudly; elsewhere they are skipped.
 
-`namespace` (function): a fresh namespace per test, labelled for the `privileged` Pod Security
-level so host-network Jobs (the only way Pods reach the loopback brokers here) are admitted;
-`restricted_namespace` enforces `restricted`, as production namespaces do. Both are deleted
-after the test.
+Offline (TOOLPOD_KIND_OFFLINE=1, the default here: these machines reach no registry), the
+cluster lives in a network namespace the run creates; the session joins it (setns) before any
+test runs, and the test brokers listen on the kind network's gateway there, which runner Pods
+reach through the cluster's own networking (no host network, no API-address override).
+
+`namespace` (function): a fresh namespace per test enforcing the `restricted` Pod Security level
+(as production namespaces do); `restricted_namespace` is the same, named for the tests that are
+about it. Both are deleted after the test.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import subprocess
@@ -30,14 +35,16 @@ from ._cluster import Cluster
 from .controller_helpers import creds_fixture, kube_fixture, toolpod_fixture  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
-E2E = REPO / "e2e" / "local"
-UP_TIMEOUT_S = 60 * 60  # a cold cache builds Kubernetes from source
+E2E = REPO / "e2e" / "kind"
+UP_TIMEOUT_S = 60 * 60  # a cold cache builds Kubernetes and the node image from source
+RUNNER_IMAGE = "toolpod-runner:dev"
+CLONE_NEWNET = 0x40000000
 
 
 def _fail_or_skip(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"local Kubernetes cluster unavailable under CI: {reason}", pytrace=False)
-    pytest.skip(f"local Kubernetes cluster unavailable: {reason}")
+        pytest.fail(f"kind cluster unavailable under CI: {reason}", pytrace=False)
+    pytest.skip(f"kind cluster unavailable: {reason}")
 
 
 def _script(name: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -46,12 +53,18 @@ def _script(name: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _env_value(name: str) -> str:
-    out = _script("env", 30).stdout
-    m = re.search(rf"^export {name}=(.*)$", out, re.MULTILINE)
-    if not m:
-        raise RuntimeError(f"e2e/local/env did not print {name}")
-    return m.group(1)
+def _kind_env() -> dict[str, str]:
+    out = _script("env", 60).stdout
+    return dict(re.findall(r"^export (\w+)=(\S*)$", out, re.MULTILINE))
+
+
+def _join_netns(path: str) -> None:
+    """Move this process's network namespace into the cluster's (setns on the main thread
+    before any test starts a thread; threads created afterwards inherit it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(path) as ns:
+        if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {path}")
 
 
 @dataclass
@@ -66,13 +79,14 @@ _startup: _Startup | None = None
 
 
 def _bring_up() -> _Startup:
-    """Run e2e/local/up once per session (idempotent; on a running cluster it only refreshes
-    the runner image when the project's sources changed, so tests never run stale code)."""
+    """Run e2e/kind/up once per session, join its network namespace (offline) and point the
+    test brokers at the address Pods reach."""
     global _startup  # noqa: PLW0603 - one cluster start per session, shared by hook and fixture
     if _startup is not None:
         return _startup
-    if os.geteuid() != 0:
-        _startup = _Startup(error="the local cluster needs root (kubelet, containerd)")
+    os.environ.setdefault("TOOLPOD_KIND_OFFLINE", "1")
+    if os.environ["TOOLPOD_KIND_OFFLINE"] == "1" and os.geteuid() != 0:
+        _startup = _Startup(error="kind offline needs root (network namespace, dockerd)")
         return _startup
     was_running = _script("status", 60).returncode == 0
     up = _script("up", UP_TIMEOUT_S)
@@ -81,7 +95,13 @@ def _bring_up() -> _Startup:
         if not was_running:
             _script("down", 300)  # leave nothing half-started behind
         tail = "\n".join(up.stderr.splitlines()[-25:])
-        error = f"e2e/local/up exited {up.returncode}:\n{tail}"
+        error = f"e2e/kind/up exited {up.returncode}:\n{tail}"
+    else:
+        env = _kind_env()
+        if netns := env.get("TOOLPOD_KIND_NETNS_PATH"):
+            _join_netns(netns)
+            os.environ["TOOLPOD_TEST_BROKER_HOST"] = env["TOOLPOD_KIND_GATEWAY"]
+            os.environ["DOCKER_HOST"] = env["DOCKER_HOST"]  # the run's own dockerd
     _startup = _Startup(error=error, was_running=was_running)
     return _startup
 
@@ -105,18 +125,14 @@ def cluster() -> Iterator[Cluster]:
     startup = _bring_up()
     if startup.error:
         _fail_or_skip(startup.error)
-    kubeconfig = Path(_env_value("KUBECONFIG"))
-    api_port = int(_env_value("TOOLPOD_LOCAL_API_PORT"))
-    node_name = _env_value("TOOLPOD_LOCAL_NODE")
-    runner_image = _env_value("TOOLPOD_RUNNER_IMAGE")
+    env = _kind_env()
+    kubeconfig = Path(env["KUBECONFIG"])
     api_client = config.new_client_from_config(config_file=str(kubeconfig))
     try:
         yield Cluster(
             kubeconfig=kubeconfig,
-            api_host="127.0.0.1",
-            api_port=api_port,
-            runner_image=runner_image,
-            node_name=node_name,
+            runner_image=RUNNER_IMAGE,
+            node_name=env["TOOLPOD_KIND_NODE"],
             api_client=api_client,
         )
     finally:
@@ -147,8 +163,8 @@ def _make_namespace(cluster: Cluster, level: str, request: pytest.FixtureRequest
 
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace admitting host-network Pods (Pod Security level `privileged`)."""
-    yield from _make_namespace(cluster, "privileged", request)
+    """A fresh namespace enforcing the `restricted` Pod Security level, like production."""
+    yield from _make_namespace(cluster, "restricted", request)
 
 
 @pytest.fixture

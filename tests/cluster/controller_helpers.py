@@ -1,9 +1,9 @@
 """Fixtures and helpers for the controller's cluster tests (tests/cluster/test_controller_*.py).
 
 `toolpod` gives a real controller (the `kubernetes` executor, through the Python API) on the
-test's namespace, configured as the local cluster needs it: runner Pods on the host network
-(the brokers listen on loopback) and the API server's loopback address in their env (no
-Service networking here). Nothing in these tests stands in for the API server or kubelet.
+test's namespace with production settings: runner Pods on the pod network reach the test
+brokers and the API server through the kind cluster's own networking. Nothing in these tests
+stands in for the API server or kubelet.
 """
 
 from __future__ import annotations
@@ -38,13 +38,12 @@ KINDS = [
 
 
 def local_settings(cluster: Cluster, namespace: str, **changes: Any) -> Settings:
-    env = {e["name"]: e["value"] for e in cluster.in_cluster_env()}
+    """Production settings (no host network, no address overrides), the test's namespace and
+    the runner image loaded into the cluster."""
     base = Settings(
         namespace=namespace,
         image=cluster.runner_image,
         image_pull_policy="Never",
-        host_network=True,
-        extra_env=env,
         backoff_limit=1,
     )
     return base.with_(**changes)
@@ -61,8 +60,6 @@ def toolpod_cli(
         "KUBECONFIG": str(cluster.kubeconfig),
         "TOOLPOD_NAMESPACE": namespace,
         "TOOLPOD_IMAGE": s.image,
-        "TOOLPOD_HOST_NETWORK": "true",
-        "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
     }
     cmd = [sys.executable, "-m", "controller.cli", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)

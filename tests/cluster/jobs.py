@@ -34,9 +34,7 @@ def runner_job(
     image: str,
     secret: str,
     aliases: list[str],
-    env: list[dict[str, str]],
     *,
-    host_network: bool = True,
     backoff_limit: int = 3,
     command: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -57,7 +55,6 @@ def runner_job(
             "--sink",
             "stdout",
         ],
-        "env": env,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -77,7 +74,6 @@ def runner_job(
     }
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "hostNetwork": host_network,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {

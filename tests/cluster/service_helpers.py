@@ -1,5 +1,5 @@
 """A real ``toolpod serve`` for the service's cluster tests: its own process on a free
-loopback port, configured for the local cluster by environment (as the chart will), and real
+loopback port, configured for the cluster by environment (as the chart does), and real
 ServiceAccounts with Roles on ``invocations.toolpod.dev`` and their bound tokens (TokenRequest).
 Nothing here stands in for the API server, TokenReview or SubjectAccessReview.
 """
@@ -46,8 +46,6 @@ class Server:
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "TOOLPOD_IMAGE": s.image,
             "TOOLPOD_IMAGE_PULL_POLICY": "Never",
-            "TOOLPOD_HOST_NETWORK": "true",
-            "TOOLPOD_RUNNER_ENV": ",".join(f"{k}={v}" for k, v in s.extra_env.items()),
             **self.extra_env,
         }
 

@@ -79,7 +79,7 @@ def test_oom_with_a_small_memory_limit(cluster: Cluster, namespace: str, nats: A
         cluster,
         namespace,
         backoff_limit=0,
-        requests={"memory": "64Mi"},
+        requests={"memory": "64Mi", "cpu": "50m"},  # a small node: the limit alone would ask 1 CPU
         limits={"memory": "64Mi", "cpu": "1"},
     ) as tp:
         out = tp.run_sync(nats_invocation("object_get", bucket=bucket, name="big"), 180)
@@ -127,10 +127,7 @@ def _paused_consume(cluster: Cluster, namespace: str, nats: Any) -> tuple[Toolpo
     tp = make_toolpod(
         cluster,
         namespace,
-        extra_env={
-            **{e["name"]: e["value"] for e in cluster.in_cluster_env()},
-            "TOOLPOD_TEST_PAUSE_BEFORE_ACK": "60",
-        },
+        extra_env={"TOOLPOD_TEST_PAUSE_BEFORE_ACK": "60"},
     )
     doc = nats_invocation("js_consume", stream=stream, consumer=consumer, batch=5, timeout_ms=200)
     return tp, {**doc, "id": f"paused-{int(time.time() * 1000) % 10**8}"}

@@ -1,7 +1,7 @@
 """The Job the controller renders, as the API server admits and authorises it.
 
-- Production settings (no host network) are admitted where Pod Security `restricted` is
-  enforced; the local-only host-network toggle is refused there.
+- Production settings run for real where Pod Security `restricted` is enforced: admitted,
+  networked, results through both sinks.
 - Least privilege: with the token of an invocation's runner ServiceAccount (minted through the
   TokenRequest API, exactly what the Pod mounts) the runner may write its own result
   ConfigMap and nothing else: another invocation's spec Secret and result ConfigMap, the
@@ -41,24 +41,29 @@ def _pod_of(job: dict[str, Any], namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
 
 
-def test_production_job_is_admitted_by_a_restricted_namespace(
-    cluster: Cluster, kube: Kube, restricted_namespace: str
+def test_production_jobs_run_in_a_restricted_namespace(
+    cluster: Cluster, kube: Kube, restricted_namespace: str, nats: Any
 ) -> None:
-    inv = parse_invocation(nats_invocation("kv_get", inv_id="prod-1", bucket="b", key="k"))
-    r = render(inv, Settings(namespace=restricted_namespace, image=cluster.runner_image))
-    for manifest in [r.job, *r.satellites()]:
-        kube.call("POST", _url(manifest), query=[("dryRun", "All")], body=manifest)
-    # The Pod's ServiceAccount must exist for its admission; the namespace goes with the test.
-    kube.create(r.rbac[0])
-    pod = _pod_of(r.job, restricted_namespace)
-    kube.call("POST", _url(pod), query=[("dryRun", "All")], body=pod)  # PodSecurity: admitted
+    """Not a dry run: with production settings the runner's Pod is admitted where Pod Security
+    `restricted` is enforced, reaches the broker and the API server over the pod network, and
+    writes its result through both sinks."""
+    ns = restricted_namespace
+    credential_secret(kube, ns, "nats_main", nats.server.credential())
+    bucket = nats.kv_bucket()
+    with make_toolpod(cluster, ns) as tp:
+        via_configmap = tp.run_sync(
+            nats_invocation("kv_put", bucket=bucket, key="k", value="v"), 120
+        )
+        doc = nats_invocation("kv_get", bucket=bucket, key="k")
+        via_kv = tp.run_sync({**doc, "result": {"sink": "nats_kv", "bucket": bucket}}, 120)
+    assert via_configmap.exit_code == 0, via_configmap.result
+    assert via_kv.exit_code == 0, via_kv.result
+    assert via_kv.result["data"]["value"] == "v"
+    from kubernetes import client
 
-    local = render(inv, Settings(namespace=restricted_namespace, host_network=True))
-    pod = _pod_of(local.job, restricted_namespace)
-    with pytest.raises(ApiError) as refused:
-        kube.call("POST", _url(pod), query=[("dryRun", "All")], body=pod)
-    assert refused.value.status == 403
-    assert "hostNetwork" in refused.value.message
+    labels = client.CoreV1Api(cluster.api_client).read_namespace(ns).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert wait_no_toolpod_objects(kube, ns) == []
 
 
 def _url(manifest: dict[str, Any]) -> str:

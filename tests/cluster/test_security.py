@@ -1,4 +1,5 @@
-"""The local cluster's security model is real: bound service-account tokens, RBAC, PodSecurity.
+"""The kind cluster's security model is real: bound service-account tokens, RBAC, PodSecurity,
+NodeRestriction.
 
 Tests elsewhere prove toolpod's own permissions (the runner may write its own result and nothing
 else); these prove the cluster gives such tests something to stand on.
@@ -6,7 +7,10 @@ else); these prove the cluster gives such tests something to stand on.
 
 from __future__ import annotations
 
+import copy
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +18,8 @@ import pytest
 from ._cluster import Cluster
 
 pytestmark = pytest.mark.cluster
+
+KUBELET_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 
 
 def _client_with_token(cluster: Cluster, token: str) -> Any:
@@ -88,15 +94,25 @@ def test_bound_token_rbac_and_revocation(cluster: Cluster, namespace: str) -> No
         api.close()
 
 
-def test_node_restriction(cluster: Cluster) -> None:
+def _as_kubelet(cluster: Cluster, tmp_path: Path) -> Any:
+    """A client holding kubelet's own client certificate, read from the node container."""
+    from kubernetes import client
+
+    pem = subprocess.run(
+        ["docker", "exec", cluster.node_name, "cat", KUBELET_PEM], capture_output=True, check=True
+    ).stdout
+    (tmp_path / "kubelet.pem").write_bytes(pem)
+    cfg = copy.copy(cluster.api_client.configuration)
+    cfg.cert_file = cfg.key_file = str(tmp_path / "kubelet.pem")
+    return client.ApiClient(cfg)
+
+
+def test_node_restriction(cluster: Cluster, tmp_path: Path) -> None:
     """kubelet's identity may not modify other nodes (NodeRestriction + the Node authorizer)."""
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    kubelet_kubeconfig = cluster.kubeconfig.with_name("kubelet.kubeconfig")
-    if not kubelet_kubeconfig.exists():
-        pytest.skip("kubelet's kubeconfig is not readable here")
-    api = config.new_client_from_config(config_file=str(kubelet_kubeconfig))
+    api = _as_kubelet(cluster, tmp_path)
     try:
         with pytest.raises(ApiException) as err:
             client.CoreV1Api(api).create_node({"metadata": {"name": "someone-else"}})
@@ -113,7 +129,7 @@ import sys
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-config.load_incluster_config()  # KUBERNETES_SERVICE_HOST/PORT point at the loopback API server
+config.load_incluster_config()  # the `kubernetes` Service, through kube-proxy
 core = client.CoreV1Api()
 ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
 core.create_namespaced_config_map(ns, {"metadata": {"name": "from-pod"}, "data": {"k": "v"}})
@@ -125,9 +141,10 @@ sys.exit(11)  # listing secrets must be forbidden
 """
 
 
-def test_in_cluster_client_on_loopback(cluster: Cluster, namespace: str) -> None:
-    """A host-network Pod's own service-account token reaches the API server on loopback, with
-    TLS verified against the cluster CA, and RBAC limits it to what its Role grants."""
+def test_in_cluster_client_through_the_kubernetes_service(cluster: Cluster, namespace: str) -> None:
+    """A Pod's own service-account token reaches the API server through the `kubernetes`
+    Service (pod network, kube-proxy), with TLS verified against the cluster CA, and RBAC limits
+    it to what its Role grants."""
     from kubernetes import client
 
     from .jobs import runner_job, wait_job
@@ -159,7 +176,6 @@ def test_in_cluster_client_on_loopback(cluster: Cluster, namespace: str) -> None
         cluster.runner_image,
         "unused",
         [],
-        cluster.in_cluster_env(),
         command=["/opt/toolpod/bin/python", "-c", IN_CLUSTER_PROBE],
     )
     job["spec"]["backoffLimit"] = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -431,7 +432,7 @@ def test_a_burst_of_300_never_exceeds_max_in_flight_jobs(
 def test_not_ready_is_503(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     """A service whose API server is not there answers 503 (and stays up), never a hang."""
     dead = tmp_path / "dead.kubeconfig"
-    cfg = cluster.kubeconfig.read_text().replace(f":{cluster.api_port}", ":1")
+    cfg = re.sub(r"(server: https://[^\s:]+):\d+", r"\1:1", cluster.kubeconfig.read_text())
     dead.write_text(cfg)
     srv = Server(cluster, namespace, tmp_path / "s.log", KUBECONFIG=str(dead)).start(ready=False)
     try:

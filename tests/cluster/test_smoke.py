@@ -1,7 +1,7 @@
-"""Smoke test of the local cluster: real runner Jobs on a real kubelet.
+"""Smoke test of the kind cluster: real runner Jobs on a real kubelet.
 
-A host-network Job runs the runner image's `toolpod-runner run` against the session's NATS
-server (on loopback) and completes; its exit code, logs and termination message are read back
+A Job runs the runner image's `toolpod-runner run` against the session's NATS server (reached
+over the pod network) and completes; its exit code, logs and termination message are read back
 through the API. A second Job whose runner exits 2 fails at once through its podFailurePolicy.
 """
 
@@ -72,8 +72,9 @@ def test_restricted_namespace_rejects_host_network(
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    pod = runner_job("probe", cluster.runner_image, "s", [], [])["spec"]["template"]
+    pod = runner_job("probe", cluster.runner_image, "s", [])["spec"]["template"]
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": pod["spec"]}
+    pod["spec"]["hostNetwork"] = True
     core = client.CoreV1Api(cluster.api_client)
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod(restricted_namespace, pod, dry_run="All")
@@ -102,9 +103,7 @@ def test_kv_put_job_completes(cluster: Cluster, namespace: str, nats_server: Any
         },
     }
     secret = runner_secret("smoke-put", invocation, {"nats_main": cred})
-    job = runner_job(
-        "smoke-put", cluster.runner_image, "smoke-put", ["nats_main"], cluster.in_cluster_env()
-    )
+    job = runner_job("smoke-put", cluster.runner_image, "smoke-put", ["nats_main"])
     _create(cluster, namespace, secret, job)
 
     done = wait_job(client.BatchV1Api(cluster.api_client), namespace, "smoke-put")
@@ -148,7 +147,6 @@ def test_exit_code_2_fails_job_without_retry(
         cluster.runner_image,
         "smoke-fail",
         ["nats_main"],
-        cluster.in_cluster_env(),
         backoff_limit=3,
     )
     _create(cluster, namespace, secret, job)
