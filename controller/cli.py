@@ -79,13 +79,6 @@ def common(fn: F) -> F:
         ),
         click.option("--image", envvar="TOOLPOD_IMAGE", show_envvar=True, help="Runner image."),
         click.option(
-            "--host-network/--no-host-network",
-            default=None,
-            envvar="TOOLPOD_HOST_NETWORK",
-            show_envvar=True,
-            help="Local clusters only: runner Pods on the host network.",
-        ),
-        click.option(
             "--keep/--no-keep",
             default=None,
             envvar="TOOLPOD_KEEP",
@@ -134,7 +127,6 @@ def _client(o: dict[str, Any], timeout: float | None = None) -> Toolpod:
         for k, v in {
             "namespace": o.get("namespace"),
             "image": o.get("image"),
-            "host_network": o.get("host_network"),
             "keep": o.get("keep"),
         }.items()
         if v is not None

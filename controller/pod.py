@@ -42,8 +42,6 @@ def pod_spec(
     }
     if writes_configmap:
         pod["serviceAccountName"] = C.runner_account_name(name)
-    if settings.host_network:
-        pod["hostNetwork"] = True
     return pod
 
 

@@ -54,11 +54,8 @@ class Settings:
     #: Credential alias -> Secret; aliases not listed use ``toolpod-cred-<alias>`` (lowercased,
     #: other characters as '-') key ``credential``.
     credential_secrets: Mapping[str, SecretRef] = field(default_factory=dict)
-    #: Local clusters only: Pods on the host network reach loopback brokers; production
-    #: namespaces enforce the `restricted` Pod Security level, which forbids it.
-    host_network: bool = False
-    #: Extra literal env for the runner container (never secrets), e.g. the loopback API
-    #: server address on the local cluster, where Service networking does not exist.
+    #: Extra literal env for the runner container (never secrets), e.g. a telemetry endpoint
+    #: or proxy settings of the cluster.
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: terminationGracePeriodSeconds: how long a cancelled or deleted runner gets after
     #: SIGTERM. The runner is PID 1 in its container, where SIGTERM without a handler is
@@ -104,13 +101,11 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Setti
         changes["image"] = env["TOOLPOD_IMAGE"]
     if env.get("TOOLPOD_IMAGE_PULL_POLICY"):
         changes["image_pull_policy"] = env["TOOLPOD_IMAGE_PULL_POLICY"]
-    if env.get("TOOLPOD_HOST_NETWORK", "").lower() in ("1", "true", "yes"):
-        changes["host_network"] = True
     if env.get("TOOLPOD_KEEP", "").lower() in ("1", "true", "yes"):
         changes["keep"] = True
     changes.update(_job_settings(env))
     if env.get("TOOLPOD_RUNNER_ENV"):
-        # "NAME=value,NAME2=value2": non-secret env for the runner (local cluster's API address)
+        # "NAME=value,NAME2=value2": non-secret env for the runner
         pairs = (p.split("=", 1) for p in env["TOOLPOD_RUNNER_ENV"].split(",") if "=" in p)
         changes["extra_env"] = {k.strip(): v.strip() for k, v in pairs}
     changes.update(overrides)

@@ -155,9 +155,8 @@ def test_resources_from_settings() -> None:
     }
 
 
-def test_no_host_network_unless_the_local_toggle_is_on() -> None:
+def test_never_the_host_network() -> None:
     assert "hostNetwork" not in at(rendered(KV_GET).job, "spec.template.spec")
-    assert at(rendered(KV_GET, host_network=True).job, "spec.template.spec.hostNetwork") is True
 
 
 def test_no_token_without_the_configmap_sink() -> None:
