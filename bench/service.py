@@ -9,7 +9,7 @@ process, once through the HTTP service (the worker client, ``POST ?wait=``).
     memory:                                  the server's RSS, idle and after 1000 finished
                                              records were retained and read through it
 
-    e2e/local/up && .venv/bin/python bench/service.py [-n 50] [-c 100] [--records 1000]
+    e2e/kind/up && e2e/kind/exec .venv/bin/python bench/service.py [-n 50] [-c 100] [--records 1000]
 
 The service runs ``--no-auth`` (the bench has no ServiceAccount token) with ``--max-in-flight``
 at least ``-c``, so the cap does not queue the burst.
