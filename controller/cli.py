@@ -152,13 +152,10 @@ def _pod_namespace() -> str:
 def _load(path: str) -> Any:
     """The document in ``path`` (``-``: stdin), read and parsed with the runner's bounds; a
     message shows where it is broken, never its text (a spec may hold a password)."""
-    from runner.document import parse_document, read_bounded
+    from runner.document import load_path
 
     try:
-        if path == "-":
-            return parse_document(read_bounded(sys.stdin.buffer, path), path)
-        with Path(path).open("rb") as stream:
-            return parse_document(read_bounded(stream, path), path)
+        return load_path(path, path)
     except OSError as e:
         raise InvalidInput(f"{path}: cannot read it ({e.strerror})") from None
 

@@ -216,14 +216,11 @@ async def _rejected(
 
 
 def _load(spec_path: str) -> Any:
-    from runner.document import parse_document, read_bounded
+    from runner.document import load_path
 
     what = f"--spec {spec_path}"
     try:
-        if spec_path == "-":
-            return parse_document(read_bounded(sys.stdin.buffer, what), what)
-        with Path(spec_path).open("rb") as stream:
-            return parse_document(read_bounded(stream, what), what)
+        return load_path(spec_path, what)
     except OSError as e:
         raise ConfigurationError(f"{what}: cannot read it ({e.strerror})") from None
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import ConfigurationError
@@ -55,6 +57,15 @@ def read_bounded(stream: IO[bytes], what: str, limit: int = MAX_BYTES) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigurationError(f"{what}: not UTF-8 text (byte {e.start})") from None
+
+
+def load_path(path: str, what: str) -> Any:
+    """The document in ``path`` (``-``: stdin), read and parsed with these bounds. ``OSError``
+    when it cannot be read: each command says so in its own error type."""
+    if path == "-":
+        return parse_document(read_bounded(sys.stdin.buffer, what), what)
+    with Path(path).open("rb") as stream:
+        return parse_document(read_bounded(stream, what), what)
 
 
 def parse_json(text: str, what: str) -> Any:
