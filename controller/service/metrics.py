@@ -4,7 +4,14 @@ execution id or an invocation id: their values are unbounded."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -13,6 +20,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # process_resident_memory_bytes, CPU seconds, open fds: what an operator (and the load
+        # suite, e2e/chaos) watches for growth.
+        ProcessCollector(registry=r)
         self.invocations = Counter(
             "toolpod_invocations",
             "Finished invocations by tool kind, operation and outcome.",

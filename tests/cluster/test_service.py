@@ -452,7 +452,7 @@ def test_metrics_and_openapi(server: Server) -> None:
         "/v1/namespaces/{ns}/invocations/{inv_id}",
     }
     text = httpx.get(server.url + "/metrics").text
-    for name in ("toolpod_in_flight", "toolpod_queued", "toolpod_submit_to_result_seconds"):
+    for name in ("toolpod_in_flight", "toolpod_queued", "toolpod_submit_to_result_seconds", "process_resident_memory_bytes"):
         assert name in text
     assert "execution_id" not in text
 
