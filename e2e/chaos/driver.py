@@ -1,0 +1,210 @@
+"""The host's side of a chaos or load run (``e2e/chaos/run`` calls it inside the cluster's
+network namespace, with KUBECONFIG set, once the run's brokers and release are up): starts the
+workload Job, injects the faults while it drains (chaos) or watches the Jobs it causes (load),
+then accounts and prints the report. Exit 0 only when the report's verdict is PASS.
+
+    python -m e2e.chaos.driver --suite chaos --namespace NS --server URL --seed N --size small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from e2e.chaos import accounting as acc
+from e2e.chaos.faults import Injector, schedule
+from e2e.chaos.jobwatch import JobCeiling
+from e2e.chaos.report import Run, invocation, render
+from e2e.chaos.sizes import SIZES, Size
+
+
+def say(msg: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def kubectl(ns: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = ["kubectl", "-n", ns, *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+
+
+class Workload:
+    """The workload Job of one suite and the events its log carries."""
+
+    def __init__(self, ns: str, suite: str, env: dict[str, str], image: str) -> None:
+        self.ns, self.name = ns, f"chaos-{suite}"
+        self.events: list[dict[str, Any]] = []
+        self.env, self.image = env, image
+
+    def start(self) -> None:
+        kubectl(self.ns, "delete", "job", self.name, "--ignore-not-found", "--wait=true")
+        out = kubectl(self.ns, "apply", "-f", "-", stdin=json.dumps(job_manifest(self)))
+        if out.returncode != 0:
+            raise SystemExit(f"the workload Job was refused: {out.stderr.strip()}")
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _follow(self) -> None:
+        """Live events (to know the phase); the accounting re-reads the whole log at the end."""
+        while not self.finished():
+            proc = subprocess.Popen(
+                ["kubectl", "-n", self.ns, "logs", "-f", f"job/{self.name}"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            seen = 0
+            for line in proc.stdout:
+                if line.startswith("EVENT "):
+                    seen += 1
+                    if seen > len(self.events):
+                        self.events.append(json.loads(line[6:]))
+            proc.wait()
+            time.sleep(1)
+
+    def phase(self) -> str:
+        phases = [e["phase"] for e in self.events if e["ev"] == "phase"]
+        return "done" if self.seen("done") else (phases[-1] if phases else "setup")
+
+    def seen(self, ev: str) -> bool:
+        return any(e["ev"] == ev for e in self.events)
+
+    def finished(self) -> bool:
+        out = kubectl(self.ns, "get", "job", self.name, "-o", "jsonpath={.status.conditions}")
+        return '"Complete"' in out.stdout or '"Failed"' in out.stdout
+
+    def all_events(self) -> list[dict[str, Any]]:
+        out = kubectl(self.ns, "logs", f"job/{self.name}", "--tail=-1")
+        lines = out.stdout.splitlines()
+        for line in lines:
+            if not line.startswith("EVENT "):
+                print(f"  workload: {line}", file=sys.stderr)
+        return [json.loads(x[6:]) for x in lines if x.startswith("EVENT ")]
+
+
+def job_manifest(w: Workload) -> dict[str, Any]:
+    files = ["__init__.py", "brokers.py", "workload.py", "scenarios.py"]
+    env = [{"name": k, "value": v} for k, v in w.env.items()]
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    container = {
+        "name": "workload",
+        "image": w.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/opt/toolpod/bin/python", "-m", "e2e.chaos.workload"],
+        "env": [*env, {"name": "PYTHONPATH", "value": "/chaos"},
+                {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "securityContext": restricted,
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"cpu": "1", "memory": "512Mi"}},
+        "volumeMounts": [{"name": "code", "mountPath": "/chaos/e2e/chaos", "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }  # fmt: skip
+    pod = {
+        "restartPolicy": "Never",
+        "serviceAccountName": "chaos-workload",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [
+            {"name": "code", "configMap": {"name": "chaos-workload",
+                                           "items": [{"key": f, "path": f} for f in files]}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }  # fmt: skip
+    meta = {"name": w.name, "labels": {"app.kubernetes.io/name": "toolpod-chaos"}}
+    spec = {"backoffLimit": 0, "activeDeadlineSeconds": 5400, "template": {"spec": pod}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
+
+
+def wait_for(cond: Any, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+def inject_all(ns: str, rng: random.Random, size: Size, run: Run) -> None:
+    """Every scheduled fault, one every ``fault_interval_s`` (jittered); a fault without a target
+    at its instant is tried again for up to a minute, then counted as skipped."""
+    injector = Injector(ns, rng)
+    plan = schedule(rng, size.faults_per_kind)
+    for k, kind in enumerate(plan):
+        time.sleep(size.fault_interval_s * rng.uniform(0.5, 1.5))
+        deadline = time.monotonic() + 60
+        while (fault := injector.inject(kind)) is None and time.monotonic() < deadline:
+            time.sleep(1)
+        if fault is None:
+            run.skipped.append(kind)
+            say(f"fault {k + 1}/{len(plan)} {kind}: no target within 60 s, skipped")
+            continue
+        run.faults.append(fault)
+        say(f"fault {k + 1}/{len(plan)} {kind}: {fault.target}")
+
+
+def collect(run: Run, events: list[dict[str, Any]]) -> None:
+    for e in events:
+        if e["ev"] == "invocation":
+            run.invocations.append(invocation(e))
+        elif e["ev"] == "published":
+            run.published[e["source"]] = run.published.get(e["source"], 0) + e["count"]
+        elif e["ev"] == "memory" and e.get("rss") is not None:
+            run.extra[f"controller RSS {e['when']}, MiB"] = f"{e['rss'] / 2**20:.0f}"
+        elif e["ev"] in ("error", "final-timeout"):
+            say(f"workload: {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="e2e/chaos/driver")
+    p.add_argument("--suite", choices=("chaos", "load"), required=True)
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--image", default="toolpod-controller:dev")
+    a = p.parse_args(argv)
+    size, rng = SIZES[a.size], random.Random(a.seed)
+    run = Run(a.suite, a.seed)
+    env = {"CHAOS_MODE": a.suite, "CHAOS_RUN": f"{a.seed}{a.suite[0]}", "CHAOS_SERVER": a.server,
+           "CHAOS_NAMESPACE": a.namespace, **size.workload_env()}  # fmt: skip
+    ceiling = JobCeiling(a.namespace).start() if a.suite == "load" else None
+    work = Workload(a.namespace, a.suite, env, a.image)
+    started = time.monotonic()
+    work.start()
+    say(f"{a.suite} workload started (seed {a.seed}, size {a.size}, namespace {a.namespace})")
+    if a.suite == "chaos":
+        wait_for(lambda: work.phase() != "setup" or work.finished(), "the chaos phase", 900)
+        inject_all(a.namespace, rng, size, run)
+        kubectl(a.namespace, "create", "configmap", "chaos-control", "--from-literal=faults=done")
+        say("faults done; the workload drains every source until it stays empty")
+    wait_for(work.finished, "the workload Job", 5400)
+    events = work.all_events()
+    collect(run, events)
+    run.extra["wall time, s"] = f"{time.monotonic() - started:.0f}"
+    run.checks["the workload ran to its end"] = any(e["ev"] == "done" for e in events)
+    if ceiling is not None:
+        most = ceiling.close()
+        run.extra["most toolpod Jobs at once (API server watch)"] = (
+            f"{most} (cap {size.max_in_flight})"
+        )
+        run.checks[f"never more than {size.max_in_flight} Jobs"] = most <= size.max_in_flight
+    if a.suite == "chaos":
+        for kind in acc.FAULT_KINDS:
+            injected = sum(1 for f in run.faults if f.kind == kind)
+            run.checks[f"{kind} injected {size.faults_per_kind}x"] = (
+                injected >= size.faults_per_kind
+            )
+    text, ok = render(run)
+    print(text, flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The sizes of a run (``--size``): how much work, how many faults, how fast they come.
+
+``large`` meets issue 14's bar (at least 300 drains, at least 30 faults of each kind; 1,000
+load invocations at ``maxInFlight`` 50); ``small`` is the same run in a few minutes, for CI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Size:
+    messages: int  # per source
+    drains: int  # at least, during the faults
+    batch: int
+    concurrency: int  # drains at once
+    faults_per_kind: int
+    fault_interval_s: float
+    load_total: int
+    load_concurrency: int
+    max_in_flight: int  # the release's controller.maxInFlight during the load suite
+
+    def workload_env(self) -> dict[str, str]:
+        return {
+            "CHAOS_MESSAGES": str(self.messages),
+            "CHAOS_DRAINS": str(self.drains),
+            "CHAOS_BATCH": str(self.batch),
+            "CHAOS_CONCURRENCY": str(self.concurrency),
+            "LOAD_TOTAL": str(self.load_total),
+            "LOAD_CONCURRENCY": str(self.load_concurrency),
+        }
+
+
+SIZES = {
+    "small": Size(
+        messages=40, drains=24, batch=5, concurrency=4, faults_per_kind=2,
+        fault_interval_s=4, load_total=100, load_concurrency=30, max_in_flight=15,
+    ),
+    "large": Size(
+        messages=450, drains=300, batch=5, concurrency=8, faults_per_kind=30,
+        fault_interval_s=3, load_total=1000, load_concurrency=100, max_in_flight=50,
+    ),
+}  # fmt: skip
