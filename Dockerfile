@@ -15,7 +15,8 @@
 # only the stages a target needs are built. No syntax directive, so no frontend image is pulled.
 #
 # The final images hold the base's Python and one virtualenv at /opt/toolpod with exactly the
-# locked packages: no compiler, no pip, no package index configuration. They run as uid 65532
+# locked packages (the controller's extra ones beside it, in /opt/toolpod-extras): no compiler,
+# no pip, no package index configuration. They run as uid 65532
 # with a read-only root filesystem (bytecode is compiled at build time).
 
 ARG PYTHON_BASE=python:3.11.14-slim-bookworm
@@ -57,10 +58,11 @@ RUN image-venv deps runner
 COPY --from=project /project /project
 RUN image-venv project
 
-FROM deps AS venv-controller
-RUN image-venv deps controller
-COPY --from=project /project /project
-RUN image-venv project
+# The controller is the runner plus the service's packages (requirements/controller.txt is a
+# superset of runner.txt with the same pins): only those extra packages are a layer of its own,
+# so the two images share everything else (pulled, stored and loaded into a cluster once).
+FROM deps AS extras-controller
+RUN image-venv extras runner controller
 
 FROM ${PYTHON_BASE} AS runtime
 ARG VERSION=0.1.0
@@ -83,8 +85,9 @@ COPY --from=venv-runner /opt/toolpod /opt/toolpod
 # The Job runs `toolpod-runner run` (controller/settings.py runner_command).
 ENTRYPOINT ["toolpod-runner"]
 
-FROM runtime AS controller
+FROM runner AS controller
 LABEL org.opencontainers.image.description="toolpod controller: the HTTP service (toolpod serve) that turns invocations into Jobs"
-COPY --from=venv-controller /opt/toolpod /opt/toolpod
+# /opt/toolpod-extras and, in the runner's virtualenv, the .pth file that puts it on sys.path.
+COPY --from=extras-controller /opt/ /opt/
 ENTRYPOINT ["toolpod"]
 CMD ["serve"]
