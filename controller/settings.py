@@ -18,7 +18,7 @@ from runner.errors import ConfigurationError
 
 ResultSink = Literal["configmap", "nats_kv"]
 
-#: The runner image built by e2e/local (and the chart's default tag).
+#: The runner image e2e/kind/images builds from the Dockerfile (and the chart's default tag).
 DEFAULT_IMAGE = "toolpod-runner:dev"
 
 

@@ -1,5 +1,5 @@
 # Go builds from the Go module proxy, once per version, into the toolpod cache. Source it (after
-# scripts/lib.sh); it only defines functions. Used by e2e/local/build and e2e/kind/build-offline.
+# scripts/lib.sh); it only defines functions. Used by e2e/kind/build-offline.
 #
 # k8s.io/kubernetes is not meant to be a dependency: its go.mod points every k8s.io staging module
 # at ./staging. A small wrapper module, generated here (never committed), requires it and replaces

@@ -52,7 +52,7 @@ def local_settings(cluster: Cluster, namespace: str, **changes: Any) -> Settings
 def toolpod_cli(
     cluster: Cluster, namespace: str, *args: str, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    """The `toolpod` CLI in a process of its own, set up for the local cluster the way an
+    """The `toolpod` CLI in a process of its own, set up for the kind cluster the way an
     operator would: by environment."""
     s = local_settings(cluster, namespace)
     env = {

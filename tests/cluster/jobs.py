@@ -1,4 +1,4 @@
-"""Runner Jobs as the local cluster runs them: the shape docs/controller.md describes.
+"""Runner Jobs as the kind cluster runs them: the shape docs/controller.md describes.
 
 Kept as plain dicts (the API's JSON) so a test can read the whole manifest at a glance; the
 controller renders the production version of the same thing.

@@ -1,4 +1,4 @@
-"""`toolpod run examples/<x>.yaml` on the local cluster: the examples as shipped, with only the
+"""`toolpod run examples/<x>.yaml` on the kind cluster: the examples as shipped, with only the
 broker addresses and names pointed at this run's servers; exit 0 and the drained messages.
 A broken invocation exits 2 without creating anything."""
 

@@ -1,4 +1,4 @@
-"""A bounded drain per subscription source, end to end through Jobs on the local cluster:
+"""A bounded drain per subscription source, end to end through Jobs on the kind cluster:
 messages published by the test come back in the ToolResult, acked only once it was written."""
 
 from __future__ import annotations

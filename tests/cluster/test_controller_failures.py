@@ -1,4 +1,4 @@
-"""How invocations fail, through the controller on the real local cluster: every outcome comes
+"""How invocations fail, through the controller on the real kind cluster: every outcome comes
 from the Job and Pod the API server reports, with the exit codes of docs/reference.md §7."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Idempotency, many at once, restart recovery, keep and cleanup — on the local cluster."""
+"""Idempotency, many at once, restart recovery, keep and cleanup — on the kind cluster."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every nats operation family end to end through the controller: a Job per invocation on the
-real local cluster, the result back through the runner's ConfigMap sink."""
+real kind cluster, the result back through the runner's ConfigMap sink."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``toolpod serve`` end to end (docs/reference.md §8): a real server process on loopback, real Jobs on the
-local cluster, real TokenReview and SubjectAccessReview for real ServiceAccount tokens."""
+kind cluster, real TokenReview and SubjectAccessReview for real ServiceAccount tokens."""
 
 from __future__ import annotations
 

@@ -14,6 +14,17 @@ BROKERS="$KIND_OFFLINE_CACHE/brokers/$KIND_BASE_VERSION-nats$NATS_SERVER_VERSION
 JRE_BASE="$KIND_OFFLINE_CACHE/jre-base/$KIND_BASE_VERSION"
 BROKER_ARCHIVES=("$BROKERS/nats.tar" "$BROKERS/kafka.tar" "$BROKERS/pubsub-emulator.tar")
 
+# The node image carries the broker images (offline/node.sh), so its tag names them: the
+# Kubernetes and base versions, then a digest of the archives' names, sizes and times (a rebuilt
+# archive makes a new node image). Before the archives exist (`build-offline tools`): no digest.
+node_image_tag() {
+  local sum
+  sum="$(stat -c '%n %s %Y' "${BROKER_ARCHIVES[@]}" 2>/dev/null | sha256sum | cut -c1-12)"
+  echo "toolpod.local/kind-node:$K8S_VERSION-$KIND_BASE_VERSION-brokers-$sum"
+}
+KIND_NODE_IMAGE="$(node_image_tag)"
+export KIND_NODE_IMAGE
+
 # build_jre_base: Debian with a headless Java runtime, the first layer of Kafka and the emulator.
 build_jre_base() {
   [ -f "$JRE_BASE/rootfs.tar" ] && return 0

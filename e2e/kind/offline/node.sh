@@ -15,7 +15,20 @@ build_tools() {
   build_go_module coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns
   build_go_module crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools sigs.k8s.io/cri-tools/cmd/crictl
   build_go_module kind "$KIND_VERSION" sigs.k8s.io/kind sigs.k8s.io/kind
-  "$TOOLPOD_ROOT/e2e/local/image" --build-only --pause-only >/dev/null
+  build_pause_layer
+}
+
+# The sandbox ("pause") image's one binary, built from offline/pause/main.go. Bump PAUSE_VERSION
+# when main.go changes.
+PAUSE_VERSION="${PAUSE_VERSION:-1}"
+PAUSE_LAYER="$TOOLPOD_CACHE/pause/$PAUSE_VERSION/layer.tar"
+build_pause_layer() {
+  [ -f "$PAUSE_LAYER" ] && return 0
+  local d; d="$(dirname "$PAUSE_LAYER")"
+  mkdir -p "$d/root"
+  (cd "$KIND_DIR/offline/pause" && CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags='-s -w' \
+    -o "$d/root/pause" main.go) || die "building the pause binary failed"
+  tar -C "$d/root" --numeric-owner --owner=0 --group=0 -cf "$PAUSE_LAYER" ./pause && rm -rf "$d/root"
 }
 
 # kind_module: kind's source (its base image files), from the Go module cache.
@@ -87,12 +100,12 @@ bin_layer() {
   tar -C "$1/root" --numeric-owner --owner=0 --group=0 -cf "$1/layer.tar" . && rm -rf "$1/root"
 }
 
-# mkimage OUT CONFIG LAYER... -- TAG...: an image archive (e2e/local/mkimage.py).
+# mkimage OUT CONFIG LAYER... -- TAG...: an image archive (offline/mkimage.py).
 mkimage() {
   local out="$1" cfg="$2" layers=() tags=(); shift 2
   while [ "$1" != -- ]; do layers+=("$1"); shift; done; shift
   for t in "$@"; do tags+=(--tag "$t"); done
-  python3 "$TOOLPOD_ROOT/e2e/local/mkimage.py" --out "$out" --config "$cfg" "${tags[@]}" "${layers[@]}" >/dev/null
+  python3 "$KIND_DIR/offline/mkimage.py" --out "$out" --config "$cfg" "${tags[@]}" "${layers[@]}" >/dev/null
 }
 
 # build_image_archives: every image kubeadm lists, from the binaries built here, as archives under
@@ -116,7 +129,7 @@ build_image_archives() {
   bin_layer "$l/coredns" "$TOOLPOD_CACHE/coredns/$COREDNS_VERSION/bin/coredns" coredns
   mkimage "$i/coredns.tar" '{"Entrypoint":["/coredns"]}' "$l/coredns/layer.tar" -- "$(image_tag coredns)"
   mkimage "$i/pause.tar" '{"Entrypoint":["/pause"],"User":"65535:65535"}' \
-    "$TOOLPOD_CACHE/pause/1/layer.tar" -- "$(image_tag pause)" "$(sandbox_image)"
+    "$PAUSE_LAYER" -- "$(image_tag pause)" "$(sandbox_image)"
   touch "$i/.done"
 }
 
@@ -132,6 +145,7 @@ check_versions() {
 # build_node_image: kind's node-image build, done here (the run's dockerd must be up): import the
 # root filesystem, copy Kubernetes in, import the images into the node's containerd, commit.
 build_node_image() {
+  KIND_NODE_IMAGE="$(node_image_tag)"  # the broker archives may have been built since sourcing
   docker image inspect "$KIND_NODE_IMAGE" >/dev/null 2>&1 && return 0
   local base="toolpod.local/kind-base:$KIND_BASE_VERSION" c=toolpod-kind-build start=$SECONDS
   log "building the node image $KIND_NODE_IMAGE"
@@ -142,6 +156,9 @@ build_node_image() {
   node_overlay "$NODE_WORK/overlay"
   docker cp "$NODE_WORK/overlay/." "$c:/"
   docker cp "$NODE_WORK/images" "$c:/kind/images"
+  # The brokers' images too: every new cluster then has them, instead of `kind load`ing ~600 MB
+  # on each `up` (the node image's tag names these archives, see node_image_tag).
+  for a in "${BROKER_ARCHIVES[@]}"; do docker cp "$a" "$c:/kind/images/broker-$(basename "$a")"; done
   docker exec "$c" bash -ec '
     nohup containerd >/tmp/containerd.log 2>&1 &
     for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.2; done
@@ -156,6 +173,15 @@ build_node_image() {
   docker rm -f "$c" >/dev/null
   rm -rf "$NODE_WORK/overlay"
   log "built $KIND_NODE_IMAGE in $((SECONDS - start))s"
+  remove_stale_node_images
+}
+
+# remove_stale_node_images: node images of earlier versions or broker sets (each ~1.5 GB).
+remove_stale_node_images() {
+  local img
+  docker image ls --format '{{.Repository}}:{{.Tag}}' toolpod.local/kind-node | while read -r img; do
+    [ "$img" = "$KIND_NODE_IMAGE" ] || docker image rm "$img" >/dev/null 2>&1 || true
+  done
 }
 
 # node_overlay DIR: the files build_node_image copies into the base.

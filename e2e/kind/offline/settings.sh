@@ -11,7 +11,7 @@ CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
 # Bump to rebuild the node's root filesystem (debootstrap + kind's base files).
 KIND_BASE_VERSION="${KIND_BASE_VERSION:-bookworm-1}"
 KIND_OFFLINE_CACHE="$TOOLPOD_CACHE/kind"
-KIND_NODE_IMAGE="toolpod.local/kind-node:$K8S_VERSION-$KIND_BASE_VERSION"
+# KIND_NODE_IMAGE: offline/brokers.sh (its tag names the broker images it carries).
 
 # dockerd and the cluster live in this network namespace; nothing of theirs touches the host's.
 NETNS="${TOOLPOD_KIND_NETNS:-toolpod-kind}"
@@ -21,7 +21,7 @@ NETNS_PATH="/run/netns/$NETNS"
 DOCKER_RUN="/run/$NETNS"
 DOCKER_DATA="$KIND_OFFLINE_CACHE/docker"
 export DOCKER_HOST="unix://$DOCKER_RUN/docker.sock"
-export KIND_NODE_IMAGE NETNS
+export NETNS
 
 PATH="$KIND_OFFLINE_CACHE/$KIND_VERSION/bin:$TOOLPOD_CACHE/kubernetes/$K8S_VERSION/bin:$PATH"
 export PATH
