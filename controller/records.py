@@ -64,6 +64,12 @@ class Record:
         return Outcome(self.result["status"], self.exit_code, self.result, self.reason or "")
 
 
+def age_s(rec: Record) -> float:
+    """Seconds since the record was created."""
+    created = datetime.fromisoformat(rec.created_at.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - created).total_seconds()
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

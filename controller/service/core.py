@@ -20,11 +20,12 @@ import contextlib
 import functools
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from controller import records
 from controller.executors.base import InvocationNotFound
 from controller.executors.kubernetes import KubernetesExecutor, cancelled
 from controller.k8s import Kube
@@ -53,6 +54,8 @@ class Core:
         #: Invocations this replica drives, set once each has its final record.
         self._done: dict[Key, asyncio.Event] = {}
         self._accepted: dict[Key, float] = {}
+        #: Requests of this replica between reserving a slot and claiming the id.
+        self._claiming: Counter[Key] = Counter()
         self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="toolpod-serve")
         self._tasks: set[asyncio.Task[Any]] = set()
         self.ready = False
@@ -86,13 +89,18 @@ class Core:
             if existing is not None:
                 return existing
             raise self._busy()
+        self._claiming[key] += 1
         try:
             phase = "Running" if slot is Slot.RUN else "Queued"
             record, created = await self.call(ex.claim, inv, phase)
         except BaseException:
             self.admission.release(slot)
             raise
-        if not created:
+        finally:
+            self._claiming[key] -= 1
+            if not self._claiming[key]:
+                del self._claiming[key]
+        if not created and not self._left_behind(key, record):
             self.admission.release(slot)
             return record
         self._done[key], self._accepted[key] = asyncio.Event(), time.monotonic()
@@ -101,8 +109,37 @@ class Core:
             self._gauges()
             self._pump()
             return record
-        await self._start_or_undo(ex, key, inv)
+        if created:
+            await self._start_or_undo(ex, key, inv)
+        else:
+            record = await self._take_over(ex, key, inv, record)
         return record
+
+    def _left_behind(self, key: Key, record: Record) -> bool:
+        """A record no one here drives that a resubmission may start: Queued (a replica that
+        died took its queue along; a Queued record never has a Job), or Running younger than
+        the Jobs' TTL (a replica died between claiming the id and creating or resuming the
+        Job; had a Job existed and finished, its record would be final or the Job is still
+        there). Starting attaches to an existing Job (409) and resumes a suspended one, so a
+        live replica's invocation is watched twice, never run twice."""
+        if record.final or self.driving(key) or key in self._claiming:
+            return False  # finished, or a request of this replica is submitting it now
+        ttl = self.config.settings.ttl_after_finished_s
+        return record.phase == "Queued" or records.age_s(record) < ttl
+
+    async def _take_over(
+        self, ex: KubernetesExecutor, key: Key, inv: Invocation, rec: Record
+    ) -> Record:
+        """Start (or attach to) the Job of a left-behind record; the record is not ours to
+        delete when that fails: release the slot and let the caller retry."""
+        try:
+            if rec.phase == "Queued":
+                rec = await self.call(ex.records.set_phase, key[1], "Running")
+            await self._start(ex, key, inv)
+        except BaseException:
+            self._release(key)
+            raise
+        return rec
 
     def _busy(self) -> HttpError:
         a = self.admission

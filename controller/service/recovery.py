@@ -1,15 +1,16 @@
 """How a (re)started service takes over: the namespaces it was told to watch are synced, and
 every invocation whose record says ``Running`` is adopted — its Job watched again and its
-outcome recorded as if this process had started it. Then, once a minute, expired records of
-every namespace are deleted. Nothing here is needed for correctness of a single request; it
-is what makes a restart lose nothing.
+outcome recorded as if this process had started it; one whose Job never ran (its submitter
+died first) is left to the submitter's retried POST (``Core._take_over``). Then, once a
+minute, expired records of every namespace are deleted and such orphans nobody came back for
+are finished, as ``Failed`` with the reason. Nothing here is needed for correctness of a single
+request; it is what makes a restart lose nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from controller import records
@@ -23,6 +24,10 @@ log = logging.getLogger("toolpod.service")
 #: A Running record this old without a Job lost it (nobody collected it before its TTL).
 ORPHAN_AGE_S = 120
 LOST = "the Job was gone before its outcome was collected; no result was kept"
+NEVER_STARTED = (
+    "the replica that submitted it stopped before its Job started, and the submitter did not "
+    "retry; it never ran: submit it again"
+)
 
 
 async def become_ready(core: Core) -> None:
@@ -65,20 +70,55 @@ async def _adopt_running(core: Core, record: Record) -> None:
     ex = core.executor(record.namespace)
     tracker = await core.call(ex.tracker)
     obs = tracker.observed(record.id)
-    if obs is None or obs.job is None:
-        if _age_s(record) > ORPHAN_AGE_S:
-            outcome = synthetic(Observed(job_deleted=True), "error", "job_failed", "Deleted", LOST)
-            outcome.result["invocation_id"] = record.id
-            await core.call(ex.records.finish, record.id, outcome)
+    job = None if obs is None else obs.job
+    if job is None or _suspended(job):
+        # Its submitter died before the Job ran: the retried POST starts it (Core._take_over);
+        # past ORPHAN_AGE_S nobody will, and the record says so.
+        await _reap(core, record, job)
         return
     core.adopt(ex, (record.namespace, record.id), await core.call(ex.outcome, record.id))
+
+
+def _suspended(job: dict[str, Any]) -> bool:
+    return bool((job.get("spec") or {}).get("suspend"))
+
+
+async def _reap(core: Core, record: Record, job: dict[str, Any] | None) -> None:
+    """Finish an orphan older than ORPHAN_AGE_S: no Job (gone, or never made), or a Job its
+    submitter never resumed (deleted first, so it cannot start after its record is final)."""
+    if records.age_s(record) <= ORPHAN_AGE_S:
+        return
+    ex = core.executor(record.namespace)
+    reason, message = ("Deleted", LOST) if job is None else ("NeverStarted", NEVER_STARTED)
+    if job is not None:
+        await core.call(core.kube.delete, "batch/v1", "Job", record.namespace, record.job or "")
+    outcome = synthetic(Observed(job_deleted=True), "error", "job_failed", reason, message)
+    outcome.result["invocation_id"] = record.id
+    await core.call(ex.records.finish, record.id, outcome)
+
+
+async def reap_orphans(core: Core, cms: list[dict[str, Any]]) -> None:
+    """Running records nobody here drives whose Job is missing or suspended: the once-a-minute
+    pass that finishes those whose submitter never came back (a healthy Job is left to the
+    replica that drives it)."""
+    for cm in cms:
+        record = records.parse(cm)[0]
+        if record.phase != "Running" or core.driving((record.namespace, record.id)):
+            continue
+        tracker = await core.call(core.executor(record.namespace).tracker)
+        obs = tracker.observed(record.id)
+        job = None if obs is None else obs.job
+        if job is None or _suspended(job):
+            await _reap(core, record, job)
 
 
 async def sweep_forever(core: Core) -> None:
     while True:
         await asyncio.sleep(core.config.sweep_every_s)
         try:
-            for cm in await core.call(served_records, core):
+            cms = await core.call(served_records, core)
+            await reap_orphans(core, cms)
+            for cm in cms:
                 if records.expired(cm):
                     meta = cm["metadata"]
                     await core.call(
@@ -86,8 +126,3 @@ async def sweep_forever(core: Core) -> None:
                     )
         except Exception as e:  # the next round tries again
             log.warning("sweeping expired records failed: %s", e)
-
-
-def _age_s(record: Record) -> float:
-    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - created).total_seconds()
