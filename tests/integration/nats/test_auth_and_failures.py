@@ -88,7 +88,7 @@ def test_a_server_that_is_down_exits_3_quickly(tmp_path: Path) -> None:
         "retriable": True,
     }
     assert "cannot connect to the NATS server" in out.error
-    assert out.wall_s < 10
+    assert out.runner_s < 10
 
 
 def test_no_auth_and_no_url_is_a_configuration_error(tmp_path: Path) -> None:
@@ -113,4 +113,4 @@ def test_the_deadline_bounds_the_whole_invocation(nats: Nats) -> None:
     )
     assert (out.code, out.result["status"]) == (3, "timeout")
     assert "deadline_s 1 was exceeded" in out.error
-    assert out.wall_s < 4
+    assert 1 <= out.runner_s < 5, "ended by deadline_s, not by timeout_ms 5000"

@@ -48,7 +48,7 @@ def poll(emu: PubSubEmulator, subscription: str, creds: Path, **fields: Any) -> 
 
 
 @pytest.mark.parametrize(
-    ("ready", "batch", "timeout_ms", "counts", "max_wall_s"),
+    ("ready", "batch", "timeout_ms", "counts", "max_runner_s"),
     [
         pytest.param(
             150, 100, 1000, [100, 50], 1 + SETUP_S, id="150 ready, batch 100: 100 then 50"
@@ -67,7 +67,7 @@ def test_drain_rules(
     batch: int,
     timeout_ms: int,
     counts: list[int],
-    max_wall_s: float,
+    max_runner_s: float,
 ) -> None:
     topic, subscription = sub
     pubsub_emulator.publish_n(topic, ready)
@@ -75,9 +75,9 @@ def test_drain_rules(
     for expected in counts:
         out = poll(pubsub_emulator, subscription, creds, batch=batch, timeout_ms=timeout_ms)
         assert out.data["count"] == expected
-        assert out.wall_s < max_wall_s
+        assert out.runner_s < max_runner_s
         if expected == 0:
-            assert out.wall_s >= timeout_ms / 1000, "an empty drain waits out timeout_ms"
+            assert out.runner_s >= timeout_ms / 1000, "an empty drain waits out timeout_ms"
         seen += out.ids()
     assert len(set(seen)) == ready, "nothing returned twice, nothing lost"
 
@@ -265,7 +265,7 @@ def test_unreachable_endpoint_is_exit_3_within_timeout_plus_a_bound(creds: Path)
     out = cli.run(s, creds)
     assert out.code == 3
     assert out.result["error"]["retriable"] is True
-    assert out.wall_s < 1 + 5 + SETUP_S
+    assert out.runner_s < 1 + 5 + SETUP_S
 
 
 # -- at-least-once (docs/reference.md §5) ----------------------------------------------------------------------
@@ -326,7 +326,6 @@ def test_a_drain_after_an_empty_one_returns_the_k_ready_at_once(
     empty = poll(pubsub_emulator, subscription, creds, timeout_ms=1000)
     assert empty.data["count"] == 0
     published = set(pubsub_emulator.publish_n(topic, k))
-    t0 = time.monotonic()
     again = poll(pubsub_emulator, subscription, creds, timeout_ms=5000)
     assert set(again.ids()) == published
-    assert time.monotonic() - t0 < 5, "the k ready came back without waiting out the timeout"
+    assert again.runner_s < 5, "the k ready came back without waiting out the timeout"
