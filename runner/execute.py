@@ -164,13 +164,11 @@ async def _nats_op(run: Run, tool: NatsFields, stack: AsyncExitStack) -> dict[st
 
     perform = operation(tool)
     target = resolve_target(explicit_fields(tool), tool.auth, run.credentials)
-    _nc, js = await stack.enter_async_context(session(target, tool.operation))
+    nc, js = await stack.enter_async_context(session(target, tool.operation))
     try:
         return await perform(js, tool, run.warnings.append)
-    except ToolpodError:
-        raise
-    except Exception as e:
-        raise translate(e, _describe(tool), target.server) from e
+    except Exception as e:  # translated already or not: an -ERR on nc names the cause first
+        raise translate(e, _describe(tool), target.server, nc) from e
 
 
 def _describe(tool: NatsFields) -> str:

@@ -6,6 +6,8 @@ default server: without ``auth`` or ``url`` the invocation is a configuration er
 
 Every nats-py exception is translated here (``translate``), so callers only see
 ``runner.errors`` types and no message ever carries a password, a token or a URL's userinfo.
+A connection the server closed with an ``-ERR`` is classified by that ``-ERR``
+(``runner.natsrefusal``), never as "cannot connect".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from runner.errors import (
     OperationTimeout,
     ToolpodError,
 )
+from runner.natsrefusal import Refusals, refusal
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -131,10 +134,9 @@ def _import_nats(server: str) -> Any:
 async def connect(target: NatsTarget, what: str, name: str = "toolpod-runner") -> Client:
     """Connect once, without reconnect loops: a Job that cannot connect should fail fast."""
     nats = _import_nats(target.server)
-
-    async def quiet(_: Exception) -> None:  # nats-py logs every error; we report ours once
-        return None
-
+    # nats-py logs every error; we report ours once. An -ERR read while connecting reaches only
+    # this callback (connect then raises NoServersError): it is kept to classify the failure.
+    seen = Refusals()
     try:
         # nats-py reads max_reconnect_attempts=0 as "forever" while connecting; one retry
         # after a short wait, and an outer bound, keep "server down" a fast exit 3.
@@ -148,13 +150,13 @@ async def connect(target: NatsTarget, what: str, name: str = "toolpod-runner") -
                 allow_reconnect=False,
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0.2,
-                error_cb=quiet,
+                error_cb=seen.record,
                 name=name,  # what `nats server report connections` shows
             ),
             timeout=2 * CONNECT_TIMEOUT_S + 1,
         )
     except Exception as e:
-        raise translate(e, what, target.server) from e
+        raise translate(seen.first or e, what, target.server) from e
 
 
 @asynccontextmanager
@@ -176,15 +178,23 @@ async def close_quietly(nc: Client) -> None:
         return
 
 
-def translate(e: BaseException, what: str, server: str = "") -> ToolpodError:
-    """Map a nats-py exception to toolpod's hierarchy. ``what`` names operation and object."""
+def translate(
+    e: BaseException, what: str, server: str = "", nc: Client | None = None
+) -> ToolpodError:
+    """Map a nats-py exception to toolpod's hierarchy. ``what`` names operation and object.
+
+    With ``nc``, an ``-ERR`` the server sent on that connection decides first: the operation
+    that was pending then fails as closed or timed out, which would misname the cause."""
     from nats import errors as ne
     from nats.js import errors as jse
 
+    at = f" at {server}" if server else ""
+    refused = refusal(e) or (refusal(nc.last_error) if nc is not None else None)
+    if refused is not None:
+        return refused.error(what, f"the NATS server{at}")
     if isinstance(e, ToolpodError):
         return e
     text = str(e).lower()
-    at = f" at {server}" if server else ""
     if "authorization" in text or "authentication" in text or "permissions violation" in text:
         return AuthError(f"{what}: the NATS server{at} rejected the credentials ({_reason(e)})")
     if isinstance(e, jse.BucketNotFoundError):

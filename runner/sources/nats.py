@@ -66,13 +66,15 @@ class NatsSource:
         except JsNotFound as e:
             raise self._not_found(e.err_code) from None
         except Exception as e:
-            raise translate(e, self.what) from e
+            raise translate(e, self.what, nc=self._nc) from e
         try:
             messages = await self._drain(sub, options)
             # An empty fetch looks the same from a frozen server as from an empty consumer: a
             # round trip proves the server answered throughout, or the drain is an outage.
             await self._alive()
             return [to_message(m) for m in messages]
+        except Exception as e:  # an -ERR on the connection names the cause first
+            raise translate(e, self.what, nc=self._nc) from e
         finally:
             await _quietly(sub.unsubscribe())
 
