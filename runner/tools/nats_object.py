@@ -10,6 +10,7 @@ from runner.codec import payload_fields
 from runner.errors import NotFoundError
 from runner.spec import nats as spec
 from runner.tools import Data, Registry, Warn
+from runner.tools.nats_orphans import sweep
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -84,6 +85,8 @@ async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Warn) -> 
         raise
     finally:
         nuids.restore()
+    if swept := await sweep(store):  # what puts killed mid-way left (nats_orphans)
+        warn(f"removed the chunks of {swept} interrupted put(s) that no object names")
     return {
         "status": "success",
         "bucket": tool.bucket,

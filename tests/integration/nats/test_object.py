@@ -102,3 +102,52 @@ def test_an_interrupted_object_put_leaves_no_orphan_chunks(nats: Nats) -> None:
 
     assert nats.server.run(interrupt) == 0
     assert nats.tool("object_info", bucket=bucket, name="big").code == 2
+
+
+def test_a_put_killed_mid_way_leaves_chunks_the_next_put_sweeps_once_they_are_old(
+    nats: Nats, tmp_path: object
+) -> None:
+    """SIGKILL cannot clean up in-process: the next completed put of the bucket purges chunk
+    subjects no object names once they are older than the safe age (runner/tools/nats_orphans.py),
+    never younger ones — a put in progress looks just like that."""
+    import signal
+    import time
+
+    from runner.tools.nats_orphans import ORPHAN_AGE_ENV
+    from tests.fixtures import runner_cli as cli
+
+    bucket = nats.object_bucket()
+    stream = f"OBJ_{bucket}"
+
+    def messages() -> int:
+        return int(nats.server.run(lambda js: js.stream_info(stream)).state.messages)
+
+    def put(name: str, **env: str) -> cli.Outcome:
+        spec = {"kind": "nats", "operation": "object_put", "auth": "nats_main", "bucket": bucket,
+                "name": name, "data": "small"}
+        return cli.run({"tool": spec}, nats.creds, env=env)
+
+    big = {"kind": "nats", "operation": "object_put", "auth": "nats_main", "bucket": bucket,
+           "name": "big", "data": "x" * (32 * 1024 * 1024)}
+    proc = cli.start({"tool": big}, nats.creds, sink="stdout")
+    deadline = time.monotonic() + 60
+    while messages() == 0:
+        assert time.monotonic() < deadline, "the put never sent a chunk"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    orphans = messages()
+    assert orphans > 0, "the killed put left chunks behind"
+    assert nats.tool("object_info", bucket=bucket, name="big").code == 2
+
+    fresh = put("a")  # the orphans are seconds old: a live put looks the same, so they stay
+    assert fresh.code == 0, fresh.error
+    assert messages() == orphans + 2  # the new object's one chunk and its meta
+    assert not fresh.result["warnings"]
+
+    time.sleep(2)
+    swept = put("b", **{ORPHAN_AGE_ENV: "1"})
+    assert swept.code == 0, swept.error
+    assert any("interrupted put" in w for w in swept.result["warnings"]), swept.result
+    assert messages() == 4, "only the two objects' chunks and metas are left"
+    assert nats.tool("object_get", bucket=bucket, name="a").data["data"] == "small"
