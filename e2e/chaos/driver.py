@@ -23,6 +23,8 @@ from e2e.chaos.jobwatch import JobCeiling
 from e2e.chaos.report import Run, invocation, render
 from e2e.chaos.sizes import SIZES, Size
 
+TARGET_WAIT_S = 180
+
 
 def say(msg: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -133,17 +135,18 @@ def wait_for(cond: Any, what: str, timeout: float) -> None:
 
 def inject_all(ns: str, rng: random.Random, size: Size, run: Run) -> None:
     """Every scheduled fault, one every ``fault_interval_s`` (jittered); a fault without a target
-    at its instant is tried again for up to a minute, then counted as skipped."""
+    at its instant (no runner running while a new controller starts) is tried again for up to
+    ``TARGET_WAIT_S``, then counted as skipped."""
     injector = Injector(ns, rng)
     plan = schedule(rng, size.faults_per_kind)
     for k, kind in enumerate(plan):
         time.sleep(size.fault_interval_s * rng.uniform(0.5, 1.5))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + TARGET_WAIT_S
         while (fault := injector.inject(kind)) is None and time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.2)
         if fault is None:
             run.skipped.append(kind)
-            say(f"fault {k + 1}/{len(plan)} {kind}: no target within 60 s, skipped")
+            say(f"fault {k + 1}/{len(plan)} {kind}: no target within {TARGET_WAIT_S} s, skipped")
             continue
         run.faults.append(fault)
         say(f"fault {k + 1}/{len(plan)} {kind}: {fault.target}")

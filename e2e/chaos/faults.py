@@ -20,11 +20,11 @@ watch-drop            every established connection of the controller to the API 
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from e2e.chaos.accounting import (
     BROKER_RESTART,
@@ -35,13 +35,17 @@ from e2e.chaos.accounting import (
     WATCH_DROP,
     Fault,
 )
+from runner.contract import CONTAINER
 
 RESTARTED_BROKERS = ("nats", "kafka")
-RUNNERS = "app.kubernetes.io/name=toolpod,app.kubernetes.io/component=runner"
-CONTROLLER = "app.kubernetes.io/component=controller"
-# The container's host PID, from crictl (run inside the node: `sh -c SCRIPT _ LABEL...`).
-PID = 'cid=$(crictl ps -q --state Running "$@" | head -1); [ -n "$cid" ] || exit 3; '
-PID += "crictl inspect -o go-template --template '{{.info.pid}}' \"$cid\""
+# Run inside a node: the running containers named $1 of namespace $2, one "PID POD" a line (the
+# host PID the node's runtime gave the container's first process). One call, no API round trip:
+# a runner container lives a second or two.
+RUNNING = (
+    'for id in $(crictl ps -q --state Running --label "io.kubernetes.container.name=$1" '
+    '--label "io.kubernetes.pod.namespace=$2"); do crictl inspect -o go-template --template '
+    '"{{.info.pid}} {{index .status.labels \\"io.kubernetes.pod.name\\"}}{{\\"\\n\\"}}" "$id"; done'
+)
 
 
 def schedule(rng: random.Random, per_kind: int) -> list[str]:
@@ -55,9 +59,23 @@ def _run(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+@dataclass(frozen=True)
+class Target:
+    node: str
+    pid: str
+    pod: str
+
+    @property
+    def invocation(self) -> str:
+        """A runner Pod is named after its Job, ``toolpod-<id>``, plus a suffix."""
+        return self.pod.removeprefix("toolpod-").rsplit("-", 1)[0]
+
+
 class Injector:
     def __init__(self, namespace: str, rng: random.Random) -> None:
         self.ns, self.rng = namespace, rng
+        out = _run("kubectl", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")
+        self.nodes = out.stdout.split()
         self._broker_turn = 0
 
     def inject(self, kind: str) -> Fault | None:
@@ -71,77 +89,55 @@ class Injector:
         }
         return act[kind]()
 
-    def _pods(self, selector: str) -> list[dict[str, str]]:
-        out = _run("kubectl", "-n", self.ns, "get", "pods", "-l", selector, "-o", "json")
-        pods = json.loads(out.stdout or '{"items": []}')["items"]
-        return [
-            {
-                "name": p["metadata"]["name"],
-                "node": p["spec"].get("nodeName", ""),
-                "invocation": p["metadata"]["labels"].get("toolpod.dev/invocation", ""),
-            }
-            for p in pods
-            if p["status"].get("phase") == "Running" and "deletionTimestamp" not in p["metadata"]
-        ]
+    def _running(self, container: str) -> list[Target]:
+        found = []
+        for node in self.nodes:
+            out = _run("docker", "exec", node, "sh", "-c", RUNNING, "_", container, self.ns)
+            for line in out.stdout.splitlines():
+                if len(parts := line.split()) == 2:
+                    found.append(Target(node, parts[0], parts[1]))
+        return found
 
-    def _pid(self, node: str, *labels: str) -> str | None:
-        args = [a for lab in labels for a in ("--label", lab)]
-        out = _run("docker", "exec", node, "sh", "-c", PID, "_", *args)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+    def _one(self, container: str) -> Target | None:
+        found = self._running(container)
+        return self.rng.choice(found) if found else None
 
-    def _kill(self, node: str, pod: str, container: str | None = None) -> bool:
-        labels = [f"io.kubernetes.pod.namespace={self.ns}", f"io.kubernetes.pod.name={pod}"]
-        if container:
-            labels.append(f"io.kubernetes.container.name={container}")
-        pid = self._pid(node, *labels)
-        return pid is not None and _run("docker", "exec", node, "kill", "-9", pid).returncode == 0
+    def _kill(self, t: Target) -> bool:
+        return _run("docker", "exec", t.node, "kill", "-9", t.pid).returncode == 0
 
-    def _runner(self) -> dict[str, str] | None:
-        pods = self._pods(RUNNERS)
-        return self.rng.choice(pods) if pods else None
+    def _delete(self, pod: str) -> None:
+        _run("kubectl", "-n", self.ns, "delete", "pod", pod, "--grace-period=0", "--force")
 
     def runner_delete(self) -> Fault | None:
-        pod = self._runner()
-        if pod is None:
+        if (t := self._one(CONTAINER)) is None:
             return None
-        _run("kubectl", "-n", self.ns, "delete", "pod", pod["name"], "--grace-period=0", "--force")
-        return Fault(RUNNER_DELETE, time.time(), pod["name"], invocation=pod["invocation"])
+        self._delete(t.pod)
+        return Fault(RUNNER_DELETE, time.time(), t.pod, invocation=t.invocation)
 
     def runner_kill(self) -> Fault | None:
-        pod = self._runner()
-        if pod is None or not self._kill(pod["node"], pod["name"]):
+        if (t := self._one(CONTAINER)) is None or not self._kill(t):
             return None
-        return Fault(RUNNER_KILL, time.time(), pod["name"], invocation=pod["invocation"])
+        return Fault(RUNNER_KILL, time.time(), t.pod, invocation=t.invocation)
 
     def controller_restart(self) -> Fault | None:
-        pods = self._pods(CONTROLLER)
-        if not pods:
+        if (t := self._one("controller")) is None:
             return None
-        name = pods[0]["name"]
-        _run("kubectl", "-n", self.ns, "delete", "pod", name, "--grace-period=0", "--force")
-        return Fault(CONTROLLER_RESTART, time.time(), name)
+        self._delete(t.pod)
+        return Fault(CONTROLLER_RESTART, time.time(), t.pod)
 
     def broker_restart(self) -> Fault | None:
         broker = RESTARTED_BROKERS[self._broker_turn % len(RESTARTED_BROKERS)]
-        app = "pubsub-emulator" if broker == "pubsub" else broker
-        pods = self._pods(f"app.kubernetes.io/name={app}")
-        if not pods or not self._kill(pods[0]["node"], pods[0]["name"], app):
+        if (t := self._one(broker)) is None or not self._kill(t):
             return None
         self._broker_turn += 1
-        return Fault(BROKER_RESTART, time.time(), pods[0]["name"], source=broker)
+        return Fault(BROKER_RESTART, time.time(), t.pod, source=broker)
 
     def watch_drop(self) -> Fault | None:
-        pods = self._pods(CONTROLLER)
-        if not pods:
-            return None
-        pod = pods[0]
-        labels = [f"io.kubernetes.pod.namespace={self.ns}", f"io.kubernetes.pod.name={pod['name']}"]
-        pid = self._pid(pod["node"], *labels, "io.kubernetes.container.name=controller")
-        if pid is None:
+        if (t := self._one("controller")) is None:
             return None
         ss = ["ss", "-K", "-tnH", "state", "established", "( dport = :443 or dport = :6443 )"]
-        out = _run("docker", "exec", pod["node"], "nsenter", "-t", pid, "-n", *ss)
+        out = _run("docker", "exec", t.node, "nsenter", "-t", t.pid, "-n", *ss)
         dropped = len(out.stdout.splitlines())
         if out.returncode != 0 or dropped == 0:
             return None
-        return Fault(WATCH_DROP, time.time(), f"{pod['name']} ({dropped} connections)")
+        return Fault(WATCH_DROP, time.time(), f"{t.pod} ({dropped} connections)")
