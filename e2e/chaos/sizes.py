@@ -35,7 +35,7 @@ class Size:
 SIZES = {
     "small": Size(
         messages=40, drains=24, batch=5, concurrency=4, faults_per_kind=2,
-        fault_interval_s=4, load_total=100, load_concurrency=30, max_in_flight=15,
+        fault_interval_s=4, load_total=60, load_concurrency=20, max_in_flight=10,
     ),
     "large": Size(
         messages=450, drains=300, batch=5, concurrency=8, faults_per_kind=30,
