@@ -4,9 +4,10 @@ submit:  validate credentials (GET each Secret) ─▶ claim the id's record (``
          existing one with another invocation is ``IdConflict``, a finished one answers without
          a second run) ─▶ Job (suspended; 409 = attach) ─▶ satellites owned by the Job's uid ─▶
          resume.  Nothing is created when a credential is missing.
-outcome: the finished record, or the tracker's future ─▶ (read the result ConfigMap or KV key
-         once if its watch lags) ─▶ write the final record (the first writer wins) ─▶ delete
-         the Job (Background; GC takes Pods, spec, result, RBAC) unless ``settings.keep``.
+outcome: the finished record, or the tracker's future ─▶ ``_resolve``: decide → read the
+         result ConfigMap or KV key once if its watch lags → decide ─▶ write the final record
+         (the first writer wins) ─▶ delete the Job (Background; GC takes Pods, spec, result,
+         RBAC) unless ``settings.keep``.
 cancel:  annotate the Job cancelled (every watcher, in any process, then reports it) ─▶ delete.
 """
 
@@ -17,7 +18,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from controller import kv_results
+from controller import kv_results, result_loop
 from controller import labels as L
 from controller.errors import InvocationNotFound, KubeError, NotFound, SubmitError, WatchesNotSynced
 from controller.k8s import Kube, api_client
@@ -58,10 +59,12 @@ class KubernetesExecutor:
         self.kube = Kube(self._client)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="toolpod-finish")
         self._lock = threading.Lock()
-        self._tracker: Tracker | None = None
-        self.kv = kv_results.KvWatchers(
-            kv_results.credential_from_secret(self.kube, self.settings), self._kv_value
+        self._loop = result_loop.wire(
+            self._informer, kv_results.credential_from_secret(self.kube, self.settings)
         )
+        self.kv = self._loop.kv
+        #: The loop's tracker once its watches started (the first call that needs them).
+        self._tracker: Tracker | None = None
         #: Results read from their sink directly because its watch had not caught up.
         self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
@@ -80,7 +83,7 @@ class KubernetesExecutor:
     def tracker(self) -> Tracker:
         with self._lock:
             if self._tracker is None:
-                self._tracker = Tracker(self._informer, self.kv.ensure)
+                self._tracker = self._loop.tracker
                 self._tracker.start()
             tracker = self._tracker
         problem = tracker.wait_synced(self.sync_timeout_s)
@@ -92,10 +95,6 @@ class KubernetesExecutor:
                 f"{self.sync_timeout_s:g}s: {problem}"
             )
         return tracker
-
-    def _kv_value(self, bucket: str, key: str, text: str) -> None:
-        if self._tracker is not None:
-            self._tracker.kv_value(bucket, key, text)
 
     def _informer(self, api: str, kind: str, selector: str, handlers: Handlers) -> Informer:
         ns = self.namespace
@@ -195,23 +194,30 @@ class KubernetesExecutor:
             out.set_exception(e)
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
+        """decide → read → decide: a decision that needs the sink read (``NEED_READ``) reads it
+        once, then decides again from what the read showed, which always decides."""
         if isinstance(decision, Outcome):
             return decision
         assert isinstance(decision, NeedResultRead)
-        obs = self.tracker().observed(inv_id) or Observed()
-        kv = kv_sink_of(obs.job)
-        if kv is not None and self.kv.wait_synced(kv, KV_SYNC_WAIT_S):
-            # A watcher just started (a restarted controller meeting a finished Job): what the
-            # bucket already holds has arrived now, no read of our own needed.
-            again = decide(self.tracker().observed(inv_id) or Observed())
-            if isinstance(again, Outcome):
-                return again
-        warning = self._read_sink(inv_id, obs)
+        obs, warning = self._read(inv_id)
         final = decide(obs)
-        assert isinstance(final, Outcome)
+        assert isinstance(final, Outcome)  # after a direct read nothing is left to wait for
         if warning:
             final.result["warnings"] = [*final.result.get("warnings", []), warning]
         return final
+
+    def _read(self, inv_id: str) -> tuple[Observed, str | None]:
+        """The invocation after one more look at its sink, and a warning when the sink could
+        not be read. A KV watcher that is just starting (a restarted controller meeting a
+        finished Job) delivers what the bucket holds, and that is enough when it decides;
+        otherwise the sink is read directly."""
+        obs = self.tracker().observed(inv_id) or Observed()
+        kv = kv_sink_of(obs.job)
+        if kv is not None and self.kv.wait_synced(kv, KV_SYNC_WAIT_S):
+            caught_up = self.tracker().observed(inv_id) or Observed()
+            if isinstance(decide(caught_up), Outcome):
+                return caught_up, None
+        return obs, self._read_sink(inv_id, obs)
 
     def _read_sink(self, inv_id: str, obs: Observed) -> str | None:
         """Read the result from the Job's sink directly, into ``obs``; a warning if it cannot
