@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from controller import labels as L
+from controller.last_word import is_last_word
 from runner import contract as C
 from runner.result import ToolResult
 
@@ -99,7 +100,7 @@ def decide(obs: Observed) -> Outcome | NeedResultRead | None:
         if obs.job_deleted:
             msg = "the Job was deleted before it finished; no result was written"
             return synthetic(obs, "error", "job_failed", "Deleted", msg)
-        return _final_exit(obs) or _image_failure(obs)
+        return _final_exit(obs) or _final_in_sink(obs) or _image_failure(obs)
     succeeded, reason, message = done
     if reason == "DeadlineExceeded":
         msg = f"the Job exceeded its deadline (activeDeadlineSeconds): {message}".rstrip(": ")
@@ -128,6 +129,21 @@ def _final_exit(obs: Observed) -> Outcome | None:
         return None
     reason = "Succeeded" if term["exitCode"] == 0 else "PodFailurePolicy"
     return Outcome(record.status, int(term["exitCode"]), _as_result(obs, record, attempt), reason)
+
+
+def _final_in_sink(obs: Observed) -> Outcome | None:
+    """Earlier still: the runner's final record as its sink shows it, while the runner exits
+    (``controller.last_word`` says which records are final). Only while the newest Pod has not
+    terminated: once it has, its termination message (and the digest check) decides, and a
+    crash after a final record waits for the Job, which may start a retry."""
+    attempt, pod = newest_pod(obs.pods)
+    if pod is None or _runner_terminated(pod) or obs.job is None:
+        return None
+    record = parse_record(_sink_text(obs)[0])
+    if record is None or not is_last_word(record, obs.job, code := exit_code_of(record)):
+        return None
+    reason = "Succeeded" if code == C.EXIT_OK else "PodFailurePolicy"
+    return Outcome(record.status, code, _as_result(obs, record, attempt), reason)
 
 
 def _image_failure(obs: Observed) -> Outcome | None:
@@ -205,16 +221,35 @@ def _own_only(obs: Observed) -> Observed:
 def last_termination(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[str, Any] | None]:
     """(attempt, the runner container's terminated state) of the newest Pod that has one; the
     attempt is that Pod's place (1-based) among the Job's Pods in creation order."""
-    ordered = sorted(
-        pods.values(),
-        key=lambda p: ((p.get("metadata") or {}).get("creationTimestamp") or "", name_of(p)),
-    )
+    ordered = _by_creation(pods)
     for index in range(len(ordered) - 1, -1, -1):
         for cs in (ordered[index].get("status") or {}).get("containerStatuses") or []:
             term = (cs.get("state") or {}).get("terminated")
             if cs.get("name") == C.CONTAINER and term:
                 return index + 1, dict(term)
     return None, None
+
+
+def _by_creation(pods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(
+        pods.values(),
+        key=lambda p: ((p.get("metadata") or {}).get("creationTimestamp") or "", name_of(p)),
+    )
+
+
+def newest_pod(pods: dict[str, dict[str, Any]]) -> tuple[int | None, dict[str, Any] | None]:
+    """(attempt, Pod) of the Job's newest Pod, the attempt its place (1-based) in creation
+    order; (None, None) when there is none."""
+    ordered = _by_creation(pods)
+    return (len(ordered), ordered[-1]) if ordered else (None, None)
+
+
+def _runner_terminated(pod: dict[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(
+        cs.get("name") == C.CONTAINER and (cs.get("state") or {}).get("terminated")
+        for cs in statuses
+    )
 
 
 def name_of(obj: dict[str, Any]) -> str:

@@ -4,18 +4,21 @@ submit:  validate credentials (GET each Secret) ─▶ claim the id's record (``
          existing one with another invocation is ``IdConflict``, a finished one answers without
          a second run) ─▶ Job (suspended; 409 = attach) ─▶ satellites owned by the Job's uid ─▶
          resume.  Nothing is created when a credential is missing.
-outcome: the finished record, or the tracker's future ─▶ ``_resolve``: decide → read the
-         result ConfigMap or KV key once if its watch lags → decide ─▶ write the final record
-         (the first writer wins) ─▶ delete the Job (Background; GC takes Pods, spec, result,
-         RBAC) unless ``settings.keep``.
+outcome: the finished record, or the tracker's future (decided at the runner's verified final
+         record, docs/controller.md) ─▶ ``_resolve``: decide → read the result ConfigMap or KV
+         key once if its watch lags → decide ─▶ write the final record (the first writer wins)
+         ─▶ answer ─▶ then, off the caller's path, delete the Job (Background; GC takes Pods,
+         spec, result, RBAC) unless ``settings.keep``.
 cancel:  annotate the Job cancelled (every watcher, in any process, then reports it) ─▶ delete.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from typing import Any
 
 from controller import kv_results, result_loop
@@ -33,11 +36,15 @@ from runner.contract import job_name
 from runner.errors import ToolpodError
 from runner.spec.invocation import Invocation
 
+logger = logging.getLogger("toolpod.controller")
+
 SYNC_TIMEOUT_S = 30.0
 #: Expired records are deleted at most this often (by whoever submits in the namespace).
 SWEEP_EVERY_S = 60.0
 #: How long a result waits for its KV bucket's watcher to deliver the values already there.
 KV_SYNC_WAIT_S = 3.0
+#: How long ``close`` waits for the Job deletions still under way after their answers.
+CLEANUP_WAIT_S = 10.0
 
 
 class KubernetesExecutor:
@@ -65,6 +72,8 @@ class KubernetesExecutor:
         self.kv = self._loop.kv
         #: The loop's tracker once its watches started (the first call that needs them).
         self._tracker: Tracker | None = None
+        #: ``_finish`` tasks under way (each ends with its Job's deletion): ``close`` waits.
+        self._finishing: set[Future[None]] = set()
         #: Results read from their sink directly because its watch had not caught up.
         self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
@@ -179,19 +188,37 @@ class KubernetesExecutor:
             return out
 
         def finish(decided: Future[Decision]) -> None:
-            self._pool.submit(self._finish, inv_id, decided.result(), out)
+            task = self._pool.submit(self._finish, inv_id, decided.result(), out)
+            with self._lock:
+                self._finishing.add(task)
+            task.add_done_callback(self._finished)
 
         tracker.watch(inv_id, self._mine.get(inv_id)).add_done_callback(finish)
         return out
 
     def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:
+        """Record and answer; the Job's deletion comes after the answer, never before it."""
         try:
             outcome = self._record(inv_id, self._resolve(inv_id, decision))
-            if not self.settings.keep:
-                self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
-            out.set_result(outcome)
         except BaseException as e:
             out.set_exception(e)
+            return
+        out.set_result(outcome)
+        self._clean_up(inv_id)
+
+    def _finished(self, task: Future[None]) -> None:
+        with self._lock:
+            self._finishing.discard(task)
+
+    def _clean_up(self, inv_id: str) -> None:
+        """Delete the Job (GC takes the rest). A runner still exiting gets SIGTERM: its final
+        record is written already. A failure is logged; ttlSecondsAfterFinished is the net."""
+        if self.settings.keep:
+            return
+        try:
+            self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
+        except KubeError as e:
+            logger.warning("deleting the Job of %s: %s", inv_id, e)
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
         """decide → read → decide: a decision that needs the sink read (``NEED_READ``) reads it
@@ -332,6 +359,9 @@ class KubernetesExecutor:
         return self.kube.logs(self.namespace, pods[-1]["metadata"]["name"], C.CONTAINER)
 
     def close(self) -> None:
+        with self._lock:
+            finishing = list(self._finishing)
+        wait_all(finishing, CLEANUP_WAIT_S)  # a CLI exits right after its answer
         if self._tracker is not None:
             self._tracker.stop()
         self.kv.stop()
