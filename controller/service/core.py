@@ -4,8 +4,8 @@ front of them, and every invocation it starts driven to its final record.
     POST ─▶ reserve a slot (RUN / QUEUE / none: 429) ─▶ claim the id's record (first claimer
             wins; the same invocation again returns that record) ─▶ RUN: create the Job now
                                                                   QUEUE: wait in FIFO order
-    Job finished ─▶ the executor writes the final record and deletes the Job ─▶ the slot goes
-            to the oldest queued invocation
+    final record ─▶ the executor writes the invocation's record and answers (then deletes the
+            Job) ─▶ the slot goes to the oldest queued invocation
     GET ─▶ the record (the cluster's, so any replica answers); ``wait`` waits for the outcome
 
 Executors are made lazily per namespace (sharing one API client) and the least recently used
