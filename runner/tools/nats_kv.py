@@ -95,25 +95,66 @@ async def kv_purge(js: JetStreamContext, tool: spec.KvPurge, warn: Warn) -> Data
 
 async def kv_keys(js: JetStreamContext, tool: spec.KvKeys, warn: Warn) -> Data:
     what = _what(tool)
-    kv = await _bucket(js, tool.bucket, what)
+    await _bucket(js, tool.bucket, what)
     pattern = tool.pattern or "*"
-    keys = await _live_keys(kv, subject_filter(pattern), what)
+    keys = await _live_keys(js, tool.bucket, subject_filter(pattern), what)
     matched = sorted(k for k in keys if fnmatch.fnmatchcase(k, pattern))
     return {"status": "success", "bucket": tool.bucket, "keys": matched, "count": len(matched)}
 
 
-async def _live_keys(kv: KeyValue, key_filter: str, what: str) -> list[str]:
+#: How long one fetch of key headers may take while the server still counts keys pending.
+FETCH_TIMEOUT_S = 5.0
+
+
+async def _live_keys(js: JetStreamContext, bucket: str, key_filter: str, what: str) -> list[str]:
+    """The keys under ``key_filter`` whose last entry is a value (not a delete or purge marker).
+
+    A pull consumer (last entry per subject, headers only), not ``KeyValue.watch``: a watcher's
+    end-of-initial-values marker races its own delivery — when the server has pushed every entry
+    before the watcher reads its consumer info, the marker comes first and the listing is empty
+    (seen under CPU load). Nothing reaches a pull consumer before it fetches, so the pending count
+    read at its creation is exact, and each entry's own pending count says when the last arrived.
+    An entry still pending when a fetch ends empty is an error, never a shorter list.
+    """
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    prefix = f"$KV.{bucket}."
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        ack_policy=AckPolicy.NONE,
+        headers_only=True,
+        mem_storage=True,
+        num_replicas=1,
+        inactive_threshold=30.0,  # the server drops it even if this process dies first
+    )
     try:
-        watcher = await kv.watch(key_filter, ignore_deletes=True, meta_only=True)
-        keys: list[str] = []
-        async for entry in watcher:
-            if entry is None:  # end of the initial values
-                break
-            keys.append(entry.key)
-        await watcher.stop()  # type: ignore[no-untyped-call]
-        return keys
+        sub = await js.pull_subscribe(prefix + key_filter, stream=f"KV_{bucket}", config=config)
+        try:
+            pending = (await sub.consumer_info()).num_pending or 0
+            keys: list[str] = []
+            while pending > 0:
+                for msg in await sub.fetch(batch=min(pending, 1000), timeout=FETCH_TIMEOUT_S):
+                    if (msg.headers or {}).get("KV-Operation") not in ("DEL", "PURGE"):
+                        keys.append(msg.subject[len(prefix) :])
+                    pending = msg.metadata.num_pending or 0
+            return keys
+        finally:
+            await _drop_consumer(js, sub, bucket)
     except Exception as e:
         raise translate(e, what) from e
+
+
+async def _drop_consumer(
+    js: JetStreamContext, sub: JetStreamContext.PullSubscription, bucket: str
+) -> None:
+    """Delete the listing's consumer now; if the connection is gone, its inactivity threshold
+    does it (and the error that matters is the one already raised)."""
+    try:
+        name = (await sub.consumer_info()).name
+        await sub.unsubscribe()
+        await js.delete_consumer(f"KV_{bucket}", name)
+    except Exception:
+        return
 
 
 def subject_filter(pattern: str) -> str:

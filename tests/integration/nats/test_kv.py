@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.fixtures.nats import Nats
@@ -132,3 +134,31 @@ def test_a_missing_bucket_is_an_error_naming_it(nats: Nats, operation: str) -> N
     assert out.result["error"]["kind"] == "execution"
     assert "KV bucket 'no_such_bucket' does not exist" in out.error
     assert operation in out.error
+
+
+def test_kv_keys_lists_every_live_key_across_fetches_and_leaves_no_consumer(nats: Nats) -> None:
+    """2,500 keys (more than one fetch of 1,000), one with many revisions (listed once), some
+    deleted or purged (not listed): the listing is exact, and its consumer is gone afterwards."""
+    b = nats.kv_bucket()
+    live = [f"k.{i:04d}" for i in range(2500)]
+
+    async def fill(js: Any) -> None:
+        kv = await js.key_value(b)
+        for key in live:
+            await kv.put(key, b"v")
+        for revision in range(20):
+            await kv.put("k.0000", str(revision).encode())
+        for key in ("gone.deleted", "gone.purged"):
+            await kv.put(key, b"v")
+        await kv.delete("gone.deleted")
+        await kv.purge("gone.purged")
+
+    nats.server.run(fill)
+    keys = nats.tool("kv_keys", bucket=b)
+    assert keys.code == 0, keys.error
+    assert (keys.data["count"], keys.data["keys"]) == (2500, live)
+
+    async def consumers(js: Any) -> int:
+        return (await js.stream_info(f"KV_{b}")).state.consumer_count  # type: ignore[no-any-return]
+
+    assert nats.server.run(consumers) == 0
