@@ -43,7 +43,7 @@ class Rendered:
     credentials: dict[str, SecretRef] = field(default_factory=dict)
 
     def satellites(self) -> list[dict[str, Any]]:
-        """What is created after the Job, owned by it, in creation order."""
+        """What is created after the Job, owned by it (all at once: none needs another)."""
         extra = [self.result_configmap] if self.result_configmap else []
         return [*self.rbac, self.spec_secret, *extra]
 

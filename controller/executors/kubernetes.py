@@ -160,8 +160,11 @@ class KubernetesExecutor:
                 )
 
     def _finish_setup(self, r: Rendered, uid: str) -> None:
-        for manifest in r.satellites():
-            self._ensure_owned(owned_by(manifest, r.name, uid), uid)
+        """The satellites at once (none needs another: a RoleBinding may name its Role before
+        it exists), then resume: the Pod starts only once all of them exist."""
+        owned = [owned_by(manifest, r.name, uid) for manifest in r.satellites()]
+        for created in [self._pool.submit(self._ensure_owned, m, uid) for m in owned]:
+            created.result()
         self.kube.merge_patch("batch/v1", "Job", r.namespace, r.name, {"spec": {"suspend": False}})
 
     def _ensure_owned(self, manifest: dict[str, Any], uid: str) -> None:
