@@ -72,7 +72,7 @@ class SourceTally:
     returned: int = 0  # distinct messages in any result
     confirmed: int = 0  # distinct messages in an acked result
     deliveries: int = 0
-    duplicated: int = 0  # distinct messages returned more than once
+    duplicated: list[int] = field(default_factory=list)  # returned more than once
     explained: Counter[str] = field(default_factory=Counter)
     unexplained: list[int] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
@@ -113,7 +113,7 @@ def tally_source(
     t.lost = [n for n in range(published) if n not in confirmed]
     for n, h in sorted(hits.items()):
         if len(h) > 1:
-            t.duplicated += 1
+            t.duplicated.append(n)
             why = _explain(h, restarts)
             if why is None:
                 t.unexplained.append(n)

@@ -6,10 +6,13 @@ runner-process-kill   the runner process SIGKILLed from the node (``crictl inspe
                       host PID): inside its container it is PID 1, which ignores signals it
                       installed no handler for, so a kill from inside would do nothing.
 controller-restart    the controller Pod force-deleted; its Deployment starts a new one.
-broker-restart        the broker's process SIGKILLed from the node: the kubelet restarts the
-                      *container* in the same Pod, so its emptyDir (NATS' file store, Kafka's
-                      log) survives, as a disk survives a crashed broker. Deleting the Pod
-                      would delete the data with it: a loss no client could prevent. The
+broker-restart        the broker's process SIGKILLed from the node, then its Pod deleted; the
+                      Deployment's new Pod mounts the same PersistentVolumeClaim (the run
+                      kustomizes NATS' file store and Kafka's log onto one instead of
+                      manifests/' emptyDir), as a crashed broker comes back to its disk. With
+                      an emptyDir the data would go with the Pod, a loss no client could
+                      prevent; restarting the container in place instead runs into the
+                      kubelet's crash-loop back-off (up to 5 minutes) after a few kills. The
                       Pub/Sub emulator keeps everything in memory, so it is not restarted.
 watch-drop            every established connection of the controller to the API server
                       (port 443, the ``kubernetes`` Service) destroyed with ``ss -K`` in the
@@ -129,6 +132,9 @@ class Injector:
         broker = RESTARTED_BROKERS[self._broker_turn % len(RESTARTED_BROKERS)]
         if (t := self._one(broker)) is None or not self._kill(t):
             return None
+        # The Pod goes at once too: a container the kubelet restarts in place backs off (up to
+        # 5 minutes after a few crashes); the new Pod mounts the same claim without delay.
+        self._delete(t.pod)
         self._broker_turn += 1
         return Fault(BROKER_RESTART, time.time(), t.pod, source=broker)
 

@@ -60,14 +60,20 @@ def latency_lines(invs: Sequence[Invocation]) -> list[str]:
     return lines
 
 
-def message_lines(run: Run) -> tuple[list[str], bool]:
+def tallies(run: Run) -> dict[str, acc.SourceTally]:
+    return {
+        source: acc.tally_source(source, count, run.invocations, run.faults)
+        for source, count in sorted(run.published.items())
+    }
+
+
+def message_lines(counts: dict[str, acc.SourceTally]) -> tuple[list[str], bool]:
     lines = ["  messages      published  returned  confirmed  deliveries  duplicated  lost"]
     ok = True
-    for source, count in sorted(run.published.items()):
-        t = acc.tally_source(source, count, run.invocations, run.faults)
+    for source, t in counts.items():
         lines.append(
-            f"    {source:<12}{count:>9}{t.returned:>10}{t.confirmed:>11}{t.deliveries:>12}"
-            f"{t.duplicated:>12}{len(t.lost):>6}"
+            f"    {source:<12}{t.published:>9}{t.returned:>10}{t.confirmed:>11}{t.deliveries:>12}"
+            f"{len(t.duplicated):>12}{len(t.lost):>6}"
         )
         why = ", ".join(f"{n} {k}" for k, n in sorted(t.explained.items()))
         if why:
@@ -81,14 +87,21 @@ def message_lines(run: Run) -> tuple[list[str], bool]:
     return lines, ok
 
 
-def fault_lines(run: Run) -> list[str]:
-    lines = ["  faults                 injected  invocations hit  of them failed  skipped"]
+def fault_lines(run: Run, counts: dict[str, acc.SourceTally]) -> list[str]:
+    """Per fault kind: how often, what it touched, and the duplicated and lost messages that
+    an invocation it touched returned."""
+    dups = {(s, n) for s, t in counts.items() for n in t.duplicated}
+    lost = {(s, n) for s, t in counts.items() for n in t.lost}
+    lines = ["  faults                 injected  skipped  invocations hit  failed  dup msgs  lost"]
     for kind in acc.FAULT_KINDS:
         mine = [f for f in run.faults if f.kind == kind]
         hit = {i.id: i for f in mine for i in run.invocations if acc.exposed(f, i)}
         failed = sum(1 for i in hit.values() if i.phase != "Succeeded")
-        skipped = run.skipped.count(kind)
-        lines.append(f"    {kind:<22}{len(mine):>9}{len(hit):>17}{failed:>16}{skipped:>9}")
+        seen = {(i.source, n) for i in hit.values() for n in i.messages}
+        lines.append(
+            f"    {kind:<22}{len(mine):>9}{run.skipped.count(kind):>9}{len(hit):>17}{failed:>8}"
+            f"{len(dups & seen):>10}{len(lost & seen):>6}"
+        )
     return lines
 
 
@@ -109,13 +122,14 @@ def invocation_lines(invs: Sequence[Invocation]) -> tuple[list[str], bool]:
 def render(run: Run) -> tuple[str, bool]:
     """The report's text and whether the run passed."""
     head = [f"toolpod {run.suite} report (seed {run.seed})"]
-    msgs, msgs_ok = message_lines(run)
+    counts = tallies(run)
+    msgs, msgs_ok = message_lines(counts)
     invs, invs_ok = invocation_lines(run.invocations)
     # The final drains only empty the sources; the figures are of the run's own work.
     work = [i for i in run.invocations if i.stage != "final"]
     body = head + msgs + invs + latency_lines(work)
     if run.suite == "chaos":
-        body += fault_lines(run)
+        body += fault_lines(run, counts)
     body += [f"  {k}: {v}" for k, v in run.extra.items()]
     body += [f"  check: {k}: {'ok' if v else 'FAILED'}" for k, v in run.checks.items()]
     ok = msgs_ok and invs_ok and all(run.checks.values())

@@ -39,6 +39,6 @@ SIZES = {
     ),
     "large": Size(
         messages=450, drains=300, batch=5, concurrency=8, faults_per_kind=30,
-        fault_interval_s=3, load_total=1000, load_concurrency=100, max_in_flight=50,
+        fault_interval_s=2, load_total=1000, load_concurrency=100, max_in_flight=50,
     ),
 }  # fmt: skip

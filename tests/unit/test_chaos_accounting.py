@@ -108,3 +108,17 @@ def test_verdict(case: str, run: Run, want: bool) -> None:
     text, ok = render(run)
     assert ok is want
     assert text.endswith("PASS" if want else "FAIL")
+
+
+def test_the_fault_table_attributes_duplicates_to_the_faults_that_touched_their_deliveries() -> None:
+    invs = [drain("a", (0, 1)), drain("b", (1,), t=30), drain("c", (2,), t=60)]
+    faults = [restart(32), Fault(acc.RUNNER_KILL, 61, "p", invocation="c")]
+    run = Run("chaos", 1, published={"nats": 3}, invocations=invs, faults=faults)
+    text, ok = render(run)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.startswith("    ") and line.split()[0] in acc.FAULT_KINDS}
+    # injected, skipped, invocations hit, failed, dup msgs, lost
+    assert rows[acc.BROKER_RESTART] == ["1", "0", "1", "0", "1", "0"]
+    assert rows[acc.RUNNER_KILL] == ["1", "0", "1", "0", "0", "0"]
+    assert rows[acc.WATCH_DROP] == ["0", "0", "0", "0", "0", "0"]
+    assert ok
+    assert "1 broker restart" in text
