@@ -1,5 +1,6 @@
-"""Kafka and the Pub/Sub emulator frozen (SIGSTOP) at each phase of a drain: the exit code and
-``acked`` tell the truth, and a re-drain once the broker resumes shows nothing was lost.
+"""Kafka and the Pub/Sub emulator frozen (SIGSTOP), or killed (SIGKILL) and restarted, at each
+phase of a drain: the exit code and ``acked`` tell the truth, and a re-drain once the broker is
+back shows nothing was lost (the emulator, whose state is in memory: claims nothing).
 
 Phases: connect (frozen before the runner starts), fetch (frozen while the runner waits for the
 first message), before the ack (the result is written; the test-only pause holds the runner
@@ -81,6 +82,22 @@ def wait_for(proc: Any, text: str, timeout_s: float = 60) -> None:
     raise AssertionError(f"the runner never logged {text!r}")
 
 
+def assert_acked_false_after(
+    fault: Any, tool: dict[str, Any], faulty: FaultyProcess, creds: Path, tmp_path: Path
+) -> None:
+    """The fault strikes while the runner pauses between writing its result and acking: the
+    result (written, exit 0) holds every message and says ``acked: false``, and why."""
+    target = tmp_path / "r.json"
+    proc = cli.start(spec(tool), creds, sink=f"file:{target}", env={PAUSE_BEFORE_ACK_ENV: "3"})
+    wait_for(proc, "test pause before ack")
+    fault(faulty)
+    proc.communicate(timeout=120)  # reads the pipes: a full stderr pipe would block the runner
+    assert proc.returncode == 0
+    result = json.loads(target.read_text())
+    assert (result["data"]["count"], result["data"]["acked"]) == (N, False), result["warnings"]
+    assert any("ack failed" in w for w in result["warnings"]), result["warnings"]
+
+
 def test_connect_phase_frozen_is_exit_3_and_loses_nothing(
     request: pytest.FixtureRequest, source: str, creds: Path
 ) -> None:
@@ -103,10 +120,10 @@ def test_fetch_phase_frozen_is_an_outage_not_an_empty_success(
     time.sleep(1.5 if source == "pubsub" else 2.5)  # connected (Kafka: joined), waiting for records
     faulty.freeze()
     try:
-        code = proc.wait(timeout=90)
+        stdout, _ = proc.communicate(timeout=90)
     finally:
         faulty.thaw()
-    result = json.loads(proc.stdout.read())
+    code, result = proc.returncode, json.loads(stdout)
     assert code == 3, result
     assert result["data"] is None, "an outage is not count: 0"
     if source == "kafka":
@@ -120,17 +137,79 @@ def test_frozen_before_the_ack_says_acked_false_and_loses_nothing(
     request: pytest.FixtureRequest, source: str, creds: Path, tmp_path: Path
 ) -> None:
     tool, faulty, _ = drain_of(request, source)
-    target = tmp_path / "r.json"
-    proc = cli.start(spec(tool), creds, sink=f"file:{target}", env={PAUSE_BEFORE_ACK_ENV: "3"})
-    wait_for(proc, "test pause before ack")
-    faulty.freeze()
     try:
-        assert proc.wait(timeout=120) == 0
+        assert_acked_false_after(FaultyProcess.freeze, tool, faulty, creds, tmp_path)
     finally:
         faulty.thaw()
-    result = json.loads(target.read_text())
-    assert (result["data"]["count"], result["data"]["acked"]) == (N, False), result["warnings"]
-    assert any("ack failed" in w for w in result["warnings"])
     # Every message is in this result. The commit or acknowledge sent to the frozen broker
     # waits in its socket and may run when it resumes: they come back, or they were acked.
     assert redrain(tool, creds, expect=N, within_s=15) in (0, N)
+
+
+# -- killed (SIGKILL) and restarted --------------------------------------------------------------
+#
+# Kafka restarts on the same log dir: a re-drain shows nothing was lost. The emulator keeps its
+# state in memory: restarted, its subscription is gone, so what is tested is that the runner
+# claims nothing it did not get — exit 3 for the outage, acked: false for acks that never reached
+# it — and that a drain after the restart is an error (the subscription does not exist), never
+# an empty success.
+
+
+def after_restart(tool: dict[str, Any], creds: Path, source: str, expect: int) -> None:
+    """Kafka: the ``expect`` messages come back. Pub/Sub: the drain fails, it claims nothing."""
+    if source == "kafka":
+        assert redrain(tool, creds, expect=expect, within_s=30) == expect
+        return
+    out = cli.run(spec({**tool, "timeout_ms": 1000}), creds)
+    assert out.code == 2, out.result
+    assert out.result["data"] is None
+
+
+@pytest.fixture
+def restart_after(request: pytest.FixtureRequest, source: str) -> Any:
+    """The source's broker, restarted after the test whatever the test's outcome (the module's
+    later tests use it)."""
+    _, faulty = request.getfixturevalue(f"faulty_{source}")
+    yield faulty
+    if faulty.proc.poll() is not None:
+        faulty.restart()
+
+
+def test_connect_phase_killed_is_exit_3(
+    request: pytest.FixtureRequest, source: str, creds: Path, restart_after: FaultyProcess
+) -> None:
+    tool, faulty, _ = drain_of(request, source)
+    faulty.kill()
+    out = cli.run(spec(tool), creds, timeout_s=90)
+    assert out.code == 3, out.result
+    assert out.result["data"] is None
+    faulty.restart()
+    after_restart(tool, creds, source, expect=N)
+
+
+def test_fetch_phase_killed_is_an_outage_not_an_empty_success(
+    request: pytest.FixtureRequest, source: str, creds: Path, restart_after: FaultyProcess
+) -> None:
+    tool, faulty, broker = drain_of(request, source, n=0)
+    proc = cli.start(spec(tool), creds, sink="stdout")
+    wait_for(proc, "invocation started")
+    time.sleep(1.5 if source == "pubsub" else 2.5)  # connected (Kafka: joined), waiting
+    faulty.kill()
+    stdout, _ = proc.communicate(timeout=90)
+    code, result = proc.returncode, json.loads(stdout)
+    assert code == 3, result
+    assert result["data"] is None, "an outage is not count: 0"
+    faulty.restart()
+    if source == "kafka":
+        broker.produce_n(tool["topic"], 1)
+    after_restart(tool, creds, source, expect=1)
+
+
+def test_killed_before_the_ack_says_acked_false(
+    request: pytest.FixtureRequest, source: str, creds: Path, tmp_path: Path,
+    restart_after: FaultyProcess,
+) -> None:
+    tool, faulty, _ = drain_of(request, source)
+    assert_acked_false_after(FaultyProcess.kill, tool, faulty, creds, tmp_path)
+    faulty.restart()
+    after_restart(tool, creds, source, expect=N)  # Kafka: nothing was committed

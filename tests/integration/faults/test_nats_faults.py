@@ -84,8 +84,9 @@ def test_fetch_phase_is_an_outage_not_an_empty_success(
     wait_for(proc, "invocation started")
     time.sleep(1.0)  # connected, bound to the consumer, waiting for the first message
     getattr(server, fault)()
-    assert proc.wait(timeout=60) == 3
-    result = json.loads(proc.stdout.read())
+    stdout, _ = proc.communicate(timeout=60)  # reads the pipes: a full one blocks the runner
+    assert proc.returncode == 3
+    result = json.loads(stdout)
     assert result["status"] in ("error", "timeout")
     assert result["data"] is None, "an outage is not count: 0"
     server.thaw() if fault == "freeze" else server.restart()
@@ -125,7 +126,8 @@ def test_before_the_ack_the_result_says_what_the_server_confirmed(
     target = tmp_path / "r.json"
     proc = start_paused(nats, tool, target)
     fault(server)
-    assert proc.wait(timeout=60) == 0  # the result is written; its acked says what happened
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0  # the result is written; its acked says what happened
     result = json.loads(target.read_text())
     assert (result["data"]["count"], result["data"]["acked"]) == (N, acked), result["warnings"]
     if not acked:
@@ -143,6 +145,7 @@ def test_killed_before_the_ack_on_stdout_is_exit_3(
     printed = json.loads(proc.stdout.readline())
     server.kill()
     assert printed["data"]["acked"] is True  # printed before the ack: the exit code corrects it
-    assert proc.wait(timeout=60) == 3
+    proc.communicate(timeout=60)
+    assert proc.returncode == 3
     server.restart()
     assert accounted(nats, tool) == N

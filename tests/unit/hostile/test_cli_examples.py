@@ -95,10 +95,21 @@ def test_a_bad_sink_is_exit_2_before_the_invocation_runs(sink: str) -> None:
     assert b"invocation started" not in proc.stderr
 
 
-def test_an_unreachable_endpoint_is_shown_without_its_userinfo() -> None:
-    proc = run(PUBSUB % f"user:{SECRET}@127.0.0.1:1")
+KAFKA = '{"kind":"subscription","source":"kafka","topic":"t","group":"g","timeout_ms":1000,"brokers":"%s"}'
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (PUBSUB % f"user:{SECRET}@127.0.0.1:1", "cannot reach ***@127.0.0.1:1"),
+        (KAFKA % f"user:{SECRET}@127.0.0.1:1", "no broker of ***@127.0.0.1:1 answered"),
+    ],
+    ids=["pubsub endpoint", "kafka brokers"],
+)
+def test_an_unreachable_endpoint_is_shown_without_its_userinfo(spec: str, fragment: str) -> None:
+    proc = run(spec)
     assert proc.returncode == 3
-    assert "cannot reach ***@127.0.0.1:1" in json.loads(proc.stdout)["error"]["message"]
+    assert fragment in json.loads(proc.stdout)["error"]["message"]
     assert SECRET.encode() not in proc.stdout + proc.stderr
 
 
