@@ -135,21 +135,28 @@ def wait_for(cond: Any, what: str, timeout: float) -> None:
 
 def inject_all(ns: str, rng: random.Random, size: Size, run: Run) -> None:
     """Every scheduled fault, one every ``fault_interval_s`` (jittered); a fault without a target
-    at its instant (no runner running while a new controller starts) is tried again for up to
-    ``TARGET_WAIT_S``, then counted as skipped."""
+    at its instant (no runner running while a new controller starts, a broker's new Pod not
+    scheduled yet) is tried again for up to ``TARGET_WAIT_S``, then counted as skipped and put
+    back at the end of the plan, once."""
     injector = Injector(ns, rng)
     plan = schedule(rng, size.faults_per_kind)
-    for k, kind in enumerate(plan):
+    retried: set[int] = set()
+    k = 0
+    while k < len(plan):
+        kind, k = plan[k], k + 1
         time.sleep(size.fault_interval_s * rng.uniform(0.5, 1.5))
         deadline = time.monotonic() + TARGET_WAIT_S
         while (fault := injector.inject(kind)) is None and time.monotonic() < deadline:
             time.sleep(0.2)
         if fault is None:
             run.skipped.append(kind)
-            say(f"fault {k + 1}/{len(plan)} {kind}: no target within {TARGET_WAIT_S} s, skipped")
+            say(f"fault {k}/{len(plan)} {kind}: no target within {TARGET_WAIT_S} s, skipped")
+            if k not in retried:
+                retried.add(len(plan) + 1)
+                plan.append(kind)
             continue
         run.faults.append(fault)
-        say(f"fault {k + 1}/{len(plan)} {kind}: {fault.target}")
+        say(f"fault {k}/{len(plan)} {kind}: {fault.target}")
 
 
 def collect(run: Run, events: list[dict[str, Any]]) -> None:
