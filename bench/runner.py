@@ -5,10 +5,13 @@ one run and interleaved so machine noise hits both alike:
 
 * ``toolpod-runner run`` for kv_get and kv_put, process start to exit (N runs each);
 * the same operation with the ``nats`` CLI (``nats kv get`` / ``nats kv put``);
+* the runner's CPU time (user + system) beside its wall time: the wall time of a cold start
+  grows with the machine's load, its CPU time much less;
 * the runner's import time for a NATS operation (``python -X importtime``), and whether any
   Kubernetes, Kafka or Google client was imported on that path.
 
-Prints a table of medians, p95 and the ratio runner / nats CLI.
+Prints a table of medians, p95 and the ratio runner / nats CLI, and the import breakdown
+by package.
 
     .venv/bin/python bench/runner.py [-n 30]
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import socket
 import statistics
 import subprocess
@@ -47,10 +51,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: CPU seconds (user + system) of the last child process ``wall`` ran: unlike wall time it
+#: hardly moves with the machine's load, so it shows the runner's own start on a busy machine.
+CPU: list[float] = [0.0]
+
+
 def wall(cmd: list[str], stdin: str | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True)
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed
 
 
 def p95(xs: list[float]) -> float:
@@ -156,7 +169,7 @@ def main() -> None:
                 "kv_get": [*cli, "kv", "get", "bench", "k", "--raw"],
             }
             runs: dict[str, dict[str, list[float]]] = {
-                op: {"runner": [], "nats": []} for op in specs
+                op: {"runner": [], "nats": [], "runner_cpu": []} for op in specs
             }
             for op in ("kv_put", "kv_get"):  # warm the page cache once
                 wall(
@@ -178,6 +191,7 @@ def main() -> None:
                             ]
                         )
                     )
+                    runs[op]["runner_cpu"].append(CPU[0])
                     runs[op]["nats"].append(wall(native[op]))
             imports, heavy, by_package = import_profile(work / "kv_get.json", creds)
         finally:
@@ -189,15 +203,16 @@ def main() -> None:
     )
     print(
         "| operation | runner median | runner p95 | nats CLI median | nats CLI p95 "
-        "| ratio (medians) |"
+        "| ratio (medians) | runner CPU median |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for op, r in runs.items():
         rm, nm = statistics.median(r["runner"]), statistics.median(r["nats"])
         print(
             f"| {op} | {rm * 1000:.0f} ms | {p95(r['runner']) * 1000:.0f} ms "
             f"| {nm * 1000:.0f} ms | "
-            f"{p95(r['nats']) * 1000:.0f} ms | {rm / nm:.1f}x |"
+            f"{p95(r['nats']) * 1000:.0f} ms | {rm / nm:.1f}x "
+            f"| {statistics.median(r['runner_cpu']) * 1000:.0f} ms |"
         )
     print(
         "\nrunner imports for kv_get (python -X importtime, top-level cumulative): "

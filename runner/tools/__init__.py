@@ -8,13 +8,14 @@ module lists its operations once, in ``OPERATIONS``, keyed by the spec model the
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
-    from runner.spec.common import ToolModel
+    from runner.spec.nats import NatsFields
 
 Data = dict[str, Any]
 Warn = Callable[[str], None]
@@ -23,13 +24,17 @@ Operation = Callable[["JetStreamContext", Any, Warn], Awaitable[Data]]
 Registry = dict[type[Any], Operation]
 
 
-def operation(tool: ToolModel) -> Operation:
-    """The coroutine that performs ``tool`` (imports the three tools modules on first use)."""
-    from runner.tools import nats_js, nats_kv, nats_object
+#: The tools module of each operation family (an operation's name starts with its family):
+#: only the module of the operation at hand is imported, off the others' cold start.
+_MODULES = {
+    "kv": "runner.tools.nats_kv",
+    "object": "runner.tools.nats_object",
+    "js": "runner.tools.nats_js",
+}
 
-    table: Registry = {
-        **nats_kv.OPERATIONS,
-        **nats_object.OPERATIONS,
-        **nats_js.OPERATIONS,
-    }
+
+def operation(tool: NatsFields) -> Operation:
+    """The coroutine that performs ``tool`` (imports its family's tools module on first use)."""
+    family = tool.operation.partition("_")[0]
+    table: Registry = importlib.import_module(_MODULES[family]).OPERATIONS
     return table[type(tool)]
