@@ -43,7 +43,8 @@ class Rendered:
     credentials: dict[str, SecretRef] = field(default_factory=dict)
 
     def satellites(self) -> list[dict[str, Any]]:
-        """What is created after the Job, owned by it (all at once: none needs another)."""
+        """What is created after the Job, owned by it (all at once, but a RoleBinding after its
+        Role: ``KubernetesExecutor._finish_setup``)."""
         extra = [self.result_configmap] if self.result_configmap else []
         return [*self.rbac, self.spec_secret, *extra]
 

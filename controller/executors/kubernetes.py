@@ -160,11 +160,15 @@ class KubernetesExecutor:
                 )
 
     def _finish_setup(self, r: Rendered, uid: str) -> None:
-        """The satellites at once (none needs another: a RoleBinding may name its Role before
-        it exists), then resume: the Pod starts only once all of them exist."""
+        """The satellites at once, except a RoleBinding, which waits for the rest: the API
+        server's escalation check reads the Role it names, and a controller without the
+        ``bind`` verb (the chart's) gets 404 for a RoleBinding of a Role not created yet. Then
+        resume: the Pod starts only once all of them exist."""
         owned = [owned_by(manifest, r.name, uid) for manifest in r.satellites()]
-        for created in [self._pool.submit(self._ensure_owned, m, uid) for m in owned]:
-            created.result()
+        first = [m for m in owned if m["kind"] != "RoleBinding"]
+        for batch in (first, [m for m in owned if m["kind"] == "RoleBinding"]):
+            for created in [self._pool.submit(self._ensure_owned, m, uid) for m in batch]:
+                created.result()
         self.kube.merge_patch("batch/v1", "Job", r.namespace, r.name, {"spec": {"suspend": False}})
 
     def _ensure_owned(self, manifest: dict[str, Any], uid: str) -> None:
