@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from runner.credentials import load_alias
@@ -136,12 +136,13 @@ async def connect(target: NatsTarget, what: str, name: str = "toolpod-runner") -
     nats = _import_nats(target.server)
     # nats-py logs every error; we report ours once. An -ERR read while connecting reaches only
     # this callback (connect then raises NoServersError): it is kept to classify the failure.
-    seen = Refusals()
+    nc = nats.NATS()
+    seen = Refusals(nc)
     try:
         # nats-py reads max_reconnect_attempts=0 as "forever" while connecting; one retry
         # after a short wait, and an outer bound, keep "server down" a fast exit 3.
-        return await asyncio.wait_for(
-            nats.connect(
+        await asyncio.wait_for(
+            nc.connect(
                 servers=[target.server],
                 user=target.user,
                 password=target.password,
@@ -156,7 +157,9 @@ async def connect(target: NatsTarget, what: str, name: str = "toolpod-runner") -
             timeout=2 * CONNECT_TIMEOUT_S + 1,
         )
     except Exception as e:
+        seen.drop_attempt()
         raise translate(seen.first or e, what, target.server) from e
+    return cast("Client", nc)
 
 
 @asynccontextmanager

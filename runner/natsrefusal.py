@@ -12,6 +12,7 @@ the same on every run. docs/failure-semantics.md lists the rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from runner.errors import AuthError, ConfigurationError, ConnectionFailed, ToolpodError
 
@@ -81,11 +82,23 @@ def refusal(e: BaseException | None) -> Refusal | None:
 
 
 class Refusals:
-    """An error callback for nats-py that keeps the first ``-ERR`` the table knows."""
+    """An error callback for nats-py that keeps the first ``-ERR`` the table knows, and closes
+    the socket of each failed connect attempt of ``nc``."""
 
-    def __init__(self) -> None:
+    def __init__(self, nc: Any = None) -> None:
         self.first: BaseException | None = None
+        self._nc = nc
 
     async def record(self, e: Exception) -> None:
         if self.first is None and refusal(e) is not None:
             self.first = e
+        if self._nc is not None and self._nc.is_connecting:
+            self.drop_attempt()
+
+    def drop_attempt(self) -> None:
+        """nats-py keeps one transport for all its connect attempts and replaces a failed
+        attempt's stream without closing it: the socket stayed open until the garbage collector
+        found it ("unclosed transport", a ResourceWarning in whatever ran then)."""
+        transport = getattr(self._nc, "_transport", None)
+        if transport is not None:
+            transport.close()
