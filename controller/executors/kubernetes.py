@@ -74,6 +74,8 @@ class KubernetesExecutor:
         self._tracker: Tracker | None = None
         #: ``_finish`` tasks under way (each ends with its Job's deletion): ``close`` waits.
         self._finishing: set[Future[None]] = set()
+        #: Invocations answered whose Job is not deleted yet -> done when it is (``cleaned``).
+        self._cleaning: dict[str, Future[None]] = {}
         #: Results read from their sink directly because its watch had not caught up.
         self.sink_reads = 0
         #: Invocations this process submitted -> the uid of their Job.
@@ -195,6 +197,8 @@ class KubernetesExecutor:
             return out
 
         def finish(decided: Future[Decision]) -> None:
+            with self._lock:  # before ``out`` can be answered, so ``cleaned`` never misses it
+                self._cleaning[inv_id] = Future()
             task = self._pool.submit(self._finish, inv_id, decided.result(), out)
             with self._lock:
                 self._finishing.add(task)
@@ -206,12 +210,25 @@ class KubernetesExecutor:
     def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:
         """Record and answer; the Job's deletion comes after the answer, never before it."""
         try:
-            outcome = self._record(inv_id, self._resolve(inv_id, decision))
-        except BaseException as e:
-            out.set_exception(e)
-            return
-        out.set_result(outcome)
-        self._clean_up(inv_id)
+            try:
+                outcome = self._record(inv_id, self._resolve(inv_id, decision))
+            except BaseException as e:
+                out.set_exception(e)
+                return
+            out.set_result(outcome)
+            self._clean_up(inv_id)
+        finally:
+            with self._lock:
+                cleaned = self._cleaning.pop(inv_id, None)
+            if cleaned is not None:
+                cleaned.set_result(None)
+
+    def cleaned(self, inv_id: str) -> Future[None] | None:
+        """Done when the Job of an answered invocation is deleted (None: nothing is pending).
+        The service frees an admission slot only then, so the API server never holds more
+        toolpod Jobs than ``maxInFlight``, though the caller had its answer before."""
+        with self._lock:
+            return self._cleaning.get(inv_id)
 
     def _finished(self, task: Future[None]) -> None:
         with self._lock:

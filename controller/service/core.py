@@ -171,9 +171,16 @@ class Core:
                 log.error("invocation %s/%s: no final record", *key, exc_info=f.exception())
             else:
                 self._count(key, f.result())
-            self._release(key)
+            self._signal(key)  # waiters have their answer now; the slot follows the Job
+            self._spawn(self._free_when_cleaned(ex, key))
 
         asyncio.wrap_future(fut).add_done_callback(done)
+
+    async def _free_when_cleaned(self, ex: KubernetesExecutor, key: Key) -> None:
+        cleaned = ex.cleaned(key[1])
+        if cleaned is not None:
+            await asyncio.wrap_future(cleaned)
+        self._release(key)
 
     def _count(self, key: Key, outcome: Outcome) -> None:
         tool = outcome.result.get("tool") or {}
