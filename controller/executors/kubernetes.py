@@ -374,9 +374,11 @@ class KubernetesExecutor:
         tracker = self.tracker()
         self._require(inv_id, tracker)
         obs = tracker.observed(inv_id)
+        # The newest Pod whose runner has started: a Job may already have a replacement Pod
+        # that is still being created (creationTimestamp has whole seconds, so it can tie).
         pods = sorted(
             (obs.pods if obs else {}).values(),
-            key=lambda p: p["metadata"].get("creationTimestamp", ""),
+            key=lambda p: (_runner_started(p), p["metadata"].get("creationTimestamp", "")),
         )
         if not pods:
             return ""
@@ -402,3 +404,12 @@ def cancelled(inv_id: str, job: dict[str, Any] | None) -> Outcome:
     )
     outcome.result["invocation_id"] = inv_id
     return outcome
+
+
+def _runner_started(pod: dict[str, Any]) -> bool:
+    """Whether the Pod's runner container is running or has run (it has logs)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == C.CONTAINER:
+            state = status.get("state") or {}
+            return "running" in state or "terminated" in state
+    return False

@@ -218,7 +218,8 @@ def test_an_upgrade_with_invocations_in_flight_loses_none(release: Release, nats
         assert got["status"] == 202, got
     out = release.helm_cmd(
         "upgrade", RELEASE, str(CHART), "--reuse-values",
-        "--set", "podAnnotations.toolpod-test/rollout=" + uuid.uuid4().hex[:6],
+        # --set-string: a hex string such as 123456 or 1e5340 would be read as a number.
+        "--set-string", "podAnnotations.toolpod-test/rollout=" + uuid.uuid4().hex[:6],
         "--wait", "--timeout", "240s",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
