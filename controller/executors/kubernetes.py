@@ -23,7 +23,14 @@ from typing import Any
 
 from controller import kv_results, result_loop
 from controller import labels as L
-from controller.errors import InvocationNotFound, KubeError, NotFound, SubmitError, WatchesNotSynced
+from controller.errors import (
+    ApiClientError,
+    InvocationNotFound,
+    KubeError,
+    NotFound,
+    SubmitError,
+    WatchesNotSynced,
+)
 from controller.k8s import Kube, api_client
 from controller.outcome import NeedResultRead, Observed, Outcome, decide, kv_sink_of, synthetic
 from controller.records import Record, Records
@@ -43,6 +50,8 @@ SYNC_TIMEOUT_S = 30.0
 SWEEP_EVERY_S = 60.0
 #: How long a result waits for its KV bucket's watcher to deliver the values already there.
 KV_SYNC_WAIT_S = 3.0
+#: How long ``logs`` waits for the kubelet to report a runner that has already answered.
+LOGS_WAIT_S = 20.0
 #: How long ``close`` waits for the Job deletions still under way after their answers.
 CLEANUP_WAIT_S = 10.0
 
@@ -382,7 +391,22 @@ class KubernetesExecutor:
         )
         if not pods:
             return ""
-        return self.kube.logs(self.namespace, pods[-1]["metadata"]["name"], C.CONTAINER)
+        return self._pod_logs(pods[-1]["metadata"]["name"])
+
+    def _pod_logs(self, pod: str) -> str:
+        """The runner's log. The answer can come before the kubelet reports the runner started
+        (its record goes straight to the API server; the kubelet's status follows within a
+        few seconds): until then the log endpoint says "waiting to start", so wait for it."""
+        deadline = time.monotonic() + LOGS_WAIT_S
+        while True:
+            try:
+                return self.kube.logs(self.namespace, pod, C.CONTAINER)
+            except ApiClientError as e:
+                if e.status != 400 or "waiting to start" not in str(e):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     def close(self) -> None:
         with self._lock:
