@@ -36,6 +36,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,6 +264,41 @@ def local_settings(env: dict[str, str], ns: str) -> Settings:
     )
 
 
+@contextmanager
+def kind_bench(prefix: str, result_bytes: int) -> Iterator[Bench]:
+    """What every kind bench stands on: a restricted namespace ``PREFIX-xxxxxx``, a NATS
+    server of the bench's own (reached by Pods through the kind gateway), the namespace's
+    credentials and result bucket (``setup``); all of it goes at the end."""
+    from tests.fixtures._process import stop
+    from tests.fixtures.nats import start_nats
+
+    env = kind_env()
+    kubeconfig = env["KUBECONFIG"]
+    if gateway := env.get("TOOLPOD_KIND_GATEWAY"):
+        os.environ["TOOLPOD_TEST_BROKER_HOST"] = gateway
+    client = api_client(kubeconfig)
+    kube = Kube(client)
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": ns, "labels": labels},
+    }
+    kube.call("POST", "/api/v1/namespaces", body=namespace)
+    workdir = Path(tempfile.mkdtemp(prefix=f"toolpod-{prefix}-"))
+    proc, server = start_nats(workdir)
+    try:
+        setup(kube, ns, server, result_bytes)
+        settings = local_settings(env, ns)
+        kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": env.get("PATH", os.environ["PATH"])}
+        yield Bench(kube, ns, settings, kubeconfig, kenv, workdir)
+    finally:
+        stop(proc)
+        kube.call("DELETE", f"/api/v1/namespaces/{ns}")
+        client.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-n", type=int, default=50, help="sequential invocations for latency")
@@ -273,31 +310,8 @@ def main() -> int:
     a = p.parse_args()
     SHAPE.update(sink=a.sink, result_bytes=a.result_bytes)
 
-    from tests.fixtures._process import stop
-    from tests.fixtures.nats import start_nats
-
-    env = kind_env()
-    kubeconfig = env["KUBECONFIG"]
-    if gateway := env.get("TOOLPOD_KIND_GATEWAY"):
-        os.environ["TOOLPOD_TEST_BROKER_HOST"] = gateway
-    client = api_client(kubeconfig)
-    kube = Kube(client)
-    ns = f"bench-ctl-{uuid.uuid4().hex[:6]}"
-    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    meta = {"name": ns, "labels": labels}
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
-    kube.call("POST", "/api/v1/namespaces", body=namespace)
-    workdir = Path(tempfile.mkdtemp(prefix="toolpod-bench-"))
-    proc, server = start_nats(workdir)
-    try:
-        setup(kube, ns, server, a.result_bytes)
-        settings = local_settings(env, ns)
-        kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": env.get("PATH", os.environ["PATH"])}
-        return run(a, Bench(kube, ns, settings, kubeconfig, kenv, workdir))
-    finally:
-        stop(proc)
-        kube.call("DELETE", f"/api/v1/namespaces/{ns}")
-        client.close()
+    with kind_bench("bench-ctl", a.result_bytes) as b:
+        return run(a, b)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,8 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,14 +43,12 @@ sys.path.insert(0, str(REPO))
 from bench.controller import (  # noqa: E402
     BIG_KEY,
     Bench,
-    kind_env,
+    kind_bench,
     kubectl_manifests,
-    local_settings,
     percentile,
-    setup,
 )
 from controller import labels as L  # noqa: E402
-from controller.k8s import Kube, api_client  # noqa: E402
+from controller.k8s import Kube  # noqa: E402
 from controller.watch import Handlers, Informer  # noqa: E402
 from runner import contract as C  # noqa: E402
 
@@ -274,30 +270,8 @@ def main() -> int:
     p.add_argument("--sink", choices=["configmap", "nats_kv"], default="configmap")
     a = p.parse_args()
 
-    from tests.fixtures._process import stop
-    from tests.fixtures.nats import start_nats
-
-    env = kind_env()
-    kubeconfig = env["KUBECONFIG"]
-    if gateway := env.get("TOOLPOD_KIND_GATEWAY"):
-        os.environ["TOOLPOD_TEST_BROKER_HOST"] = gateway
-    client = api_client(kubeconfig)
-    kube = Kube(client)
-    ns = f"bench-phases-{uuid.uuid4().hex[:6]}"
-    meta = {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
-    kube.call("POST", "/api/v1/namespaces", body=namespace)
-    workdir = Path(tempfile.mkdtemp(prefix="toolpod-phases-"))
-    proc, server = start_nats(workdir)
-    try:
-        setup(kube, ns, server, 16)
-        settings = local_settings(env, ns)
-        kenv = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": env.get("PATH", os.environ["PATH"])}
-        return run(a, Bench(kube, ns, settings, kubeconfig, kenv, workdir))
-    finally:
-        stop(proc)
-        kube.call("DELETE", f"/api/v1/namespaces/{ns}")
-        client.close()
+    with kind_bench("bench-phases", 16) as b:
+        return run(a, b)
 
 
 if __name__ == "__main__":
