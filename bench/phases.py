@@ -17,10 +17,12 @@ event takes are part of the phase). The runner's side comes from its own clock: 
 the container is seen terminated). The record is "written" when the result ConfigMap is seen
 (the nats_kv sink: the record's ``finished_at``). Then the same Jobs, rendered by the
 controller, are created with ``kubectl create -f`` and awaited with ``kubectl wait`` one at a
-time: the baseline, in the same run.
+time: the baseline, in the same run. Last, the platform's floor (``bench/floor.py``): Jobs that
+only print their start, minimal and in toolpod's Pod spec, timed by the same watches, and the
+minimal ones with kubectl create + wait.
 
     e2e/kind/up && e2e/kind/exec .venv/bin/python bench/phases.py [-n 50] \
-        [--ops kv_get,kv_put] [--sink configmap|nats_kv]
+        [--ops kv_get,kv_put] [--sink configmap|nats_kv] [--floor N]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import floor  # noqa: E402
 from bench.controller import (  # noqa: E402
     BIG_KEY,
     Bench,
@@ -118,12 +121,13 @@ class Observer:
         for inf in self.informers:
             inf.stop.set()
 
-    def of(self, obj: Obj) -> Seen | None:
-        inv = ((obj.get("metadata") or {}).get("labels") or {}).get(L.INVOCATION)
-        if not inv:
-            return None
+    def get(self, inv: str) -> Seen:
         with self._lock:
             return self.seen.setdefault(inv, Seen())
+
+    def of(self, obj: Obj) -> Seen | None:
+        inv = ((obj.get("metadata") or {}).get("labels") or {}).get(L.INVOCATION)
+        return self.get(inv) if inv else None
 
     def _job(self, kind: str, job: Obj) -> None:
         s = self.of(job)
@@ -132,6 +136,9 @@ class Observer:
         s.mark("job created")
         if not (job.get("spec") or {}).get("suspend"):
             s.mark("job resumed")
+        for c in (job.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Complete" and c.get("status") == "True":
+                s.mark("job complete")
         if kind == "DELETED":
             s.mark("job deleted")
 
@@ -166,6 +173,9 @@ class Observer:
             if line.startswith("{") and (ts := rfc3339(json.loads(line).get("ts", ""))):
                 s.mark("runner first log line", ts)
                 return
+            if line.replace(".", "", 1).isdigit():  # a floor Job's `date +%s.%N`
+                s.mark("process started", float(line))
+                return
 
     def _cm(self, kind: str, cm: Obj) -> None:
         s = self.of(cm)
@@ -187,7 +197,7 @@ def invoke(b: Bench, tp: Any, obs: Observer, d: Obj) -> Seen:
     handle = tp.submit_sync(d)
     outcome = handle.result_sync(300)
     t1 = time.time()
-    s = obs.seen.setdefault(handle.id, Seen())
+    s = obs.get(handle.id)
     s.mark("submit", t0)
     s.mark("outcome returned", t1)
     if when := rfc3339(outcome.result.get("started_at") or ""):
@@ -243,6 +253,8 @@ def run(a: Any, b: Bench) -> int:
     tp = b.toolpod()
     obs = Observer(b.kube, b.ns)
     results: dict[str, tuple[list[Seen], list[float]]] = {}
+    floors: dict[str, list[Seen]] = {}
+    floor_kubectl: list[float] = []
     try:
         tp.submit_sync(doc("kv_get", a.sink, "warm")).result_sync(300)  # image, watches, NATS
         for op in a.ops.split(","):
@@ -253,6 +265,9 @@ def run(a: Any, b: Bench) -> int:
                 print(f"  {op} {i + 1}/{a.n}: {took * 1000:.0f} ms", file=sys.stderr)
             docs = [doc(op, a.sink, f"k{op.replace('_', '')}-{i}") for i in range(a.n)]
             results[op] = (runs, kubectl_run(b, docs))
+        if a.floor:
+            floors = floor.run(b, obs, lambda op, inv: doc(op, a.sink, inv), a.floor)
+            floor_kubectl = floor.kubectl_run(b, a.floor)
     finally:
         obs.stop()
         tp.close()
@@ -260,6 +275,8 @@ def run(a: Any, b: Bench) -> int:
     print(f"\ntoolpod phases on kind, {a.sink} sink; failures: {b.failed}; load {load[0]:.1f}")
     for op, (runs, kubectl) in results.items():
         table(op, runs, kubectl)
+    if floors:
+        floor.table(floors, floor_kubectl, cell)
     return 1 if b.failed else 0
 
 
@@ -268,7 +285,9 @@ def main() -> int:
     p.add_argument("-n", type=int, default=50, help="sequential invocations per operation")
     p.add_argument("--ops", default="kv_get,kv_put", help="comma-separated: kv_get, kv_put")
     p.add_argument("--sink", choices=["configmap", "nats_kv"], default="configmap")
+    p.add_argument("--floor", type=int, default=-1, help="floor Jobs per shape (-n; 0: none)")
     a = p.parse_args()
+    a.floor = a.n if a.floor < 0 else a.floor
 
     with kind_bench("bench-phases", 16) as b:
         return run(a, b)
