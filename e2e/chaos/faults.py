@@ -26,8 +26,9 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from e2e.chaos.accounting import (
     BROKER_RESTART,
@@ -56,6 +57,49 @@ def schedule(rng: random.Random, per_kind: int) -> list[str]:
     kinds = [k for k in FAULT_KINDS for _ in range(per_kind)]
     rng.shuffle(kinds)
     return kinds
+
+
+@dataclass
+class FaultPlan:
+    """The order faults are tried in: the seeded schedule, then make-ups while a kind is short
+    of ``per_kind`` (a try finds no target now and then: no runner running at that instant, a
+    broker's new Pod not scheduled yet). Make-ups go to the short kind tried least, at most
+    ``max_makeups`` per kind, so a cluster that cannot host a target ends the run, and the
+    report says how often each kind was tried and missed."""
+
+    schedule: deque[str]
+    per_kind: int
+    max_makeups: int
+    injected: Counter[str] = field(default_factory=Counter)
+    missed: Counter[str] = field(default_factory=Counter)
+    makeups: Counter[str] = field(default_factory=Counter)
+    kinds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(k for k in FAULT_KINDS if k in self.schedule)
+
+    def next(self) -> str | None:
+        """The kind to inject next; None when the plan is done (or given up)."""
+        if self.schedule:
+            return self.schedule.popleft()
+        short = [k for k in self.kinds if self.short(k) and self.makeups[k] < self.max_makeups]
+        if not short:
+            return None
+        kind = min(short, key=lambda k: self.makeups[k])
+        self.makeups[kind] += 1
+        return kind
+
+    def record(self, kind: str, injected: bool) -> None:
+        (self.injected if injected else self.missed)[kind] += 1
+
+    def short(self, kind: str) -> bool:
+        return kind in self.kinds and self.injected[kind] < self.per_kind
+
+    def summary(self, kind: str) -> str:
+        return (
+            f"{self.injected[kind]} of {self.per_kind} injected, {self.missed[kind]} tries "
+            f"without a target, {self.makeups[kind]} make-ups"
+        )
 
 
 def _run(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -5,12 +5,13 @@ faults touched which invocation, and the percentiles the report prints."""
 from __future__ import annotations
 
 import random
+from collections import deque
 
 import pytest
 
 from e2e.chaos import accounting as acc
 from e2e.chaos.accounting import Fault, Invocation
-from e2e.chaos.faults import schedule
+from e2e.chaos.faults import FaultPlan, schedule
 from e2e.chaos.report import Run, render
 
 
@@ -83,6 +84,34 @@ def test_the_schedule_has_each_kind_the_same_number_of_times_and_depends_only_on
     assert sorted(plan) == sorted(k for k in acc.FAULT_KINDS for _ in range(30))
     assert plan == schedule(random.Random(7), 30)
     assert plan != schedule(random.Random(8), 30)
+
+
+def play(schedule_: list[str], per_kind: int, max_makeups: int, hits: dict[str, list[bool]]) -> tuple[list[str], FaultPlan]:
+    """Run a plan whose tries of each kind find a target as ``hits`` says (then always)."""
+    plan, tried, left = FaultPlan(deque(schedule_), per_kind, max_makeups), [], {k: list(v) for k, v in hits.items()}
+    while (kind := plan.next()) is not None:
+        tried.append(kind)
+        plan.record(kind, left.get(kind, []).pop(0) if left.get(kind) else True)
+    return tried, plan
+
+
+R, B, C = acc.RUNNER_DELETE, acc.BROKER_RESTART, acc.CONTROLLER_RESTART
+# (case, schedule, per_kind, max_makeups, hits) -> (kinds tried, in order; kinds left short)
+PLANS = [
+    ("every try hits: the schedule alone", [R, B], 1, 3, {}, ([R, B], [])),
+    ("a miss is made up after the schedule", [R, B], 1, 3, {B: [False]}, ([R, B, B], [])),
+    ("made up until the count is reached", [B, B], 2, 5, {B: [False, False, False]}, ([B, B, B, B, B], [])),
+    ("bounded: given up after max_makeups, left short", [B], 1, 2, {B: [False] * 9}, ([B, B, B], [B])),
+    ("make-ups go to the kind tried least", [R, B], 1, 3, {R: [False, False], B: [False]}, ([R, B, R, B, R], [])),
+    ("no make-ups for a kind that reached its count", [C, C], 1, 3, {C: [True, False]}, ([C, C], [])),
+]
+
+
+@pytest.mark.parametrize(("case", "sched", "per_kind", "max_makeups", "hits", "expected"), PLANS, ids=[p[0] for p in PLANS])
+def test_the_fault_plan_makes_up_missed_tries_within_a_bound(case: str, sched: list[str], per_kind: int, max_makeups: int,
+                                                             hits: dict[str, list[bool]], expected: tuple[list[str], list[str]]) -> None:
+    tried, plan = play(sched, per_kind, max_makeups, hits)
+    assert (tried, [k for k in acc.FAULT_KINDS if plan.short(k) and k in sched]) == expected
 
 
 # (case, run) -> verdict
