@@ -9,7 +9,9 @@ CLI (batch = size, ack on_success) and one through the native tool:
     pubsub  plain REST with curl: pull (maxMessages) until N arrived, then acknowledge them
     nats    the nats CLI: ``nats consumer next STREAM CONSUMER --count N --ack``
 
-Each timing is a fresh process, as a Job's would be. Prints medians and the runner/native ratio.
+Each timing is a fresh process, as a Job's would be, with the runner's modules compiled to
+bytecode first as the image has them (an uncompiled checkout under PYTHONDONTWRITEBYTECODE=1
+recompiles them at every start). Prints medians and the runner/native ratio.
 With ``--phases`` the Kafka drains also run through ``bench/kafka_phases.py`` (the runner's CLI
 in-process, timed by phase: start-up, imports, connect, group join, fetch, commit, close) and
 a table of the median of each phase follows, beside kcat's median from the same run.
@@ -365,6 +367,7 @@ def main() -> None:
     )
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "runner")], check=True)
     rows: list[Row] = []
     for source in args.sources.split(","):
         rows += BENCHES[source](args, sizes, args.reps)

@@ -210,6 +210,8 @@ class KafkaSource:
         self._members = _Membership()
         self._subscribed = False
         self._stopping = threading.Event()
+        #: the drain ended on what the broker sent, not on its clock (see ``_alive``)
+        self._heard_last = False
 
     @classmethod
     async def open(cls, config: dict[str, Any], topic: str) -> KafkaSource:
@@ -230,12 +232,18 @@ class KafkaSource:
             raise
         except Exception as e:
             raise translate(e, self.what) from e
-        await asyncio.to_thread(self._alive)
+        if not self._heard_last:
+            await asyncio.to_thread(self._alive)
         return [to_message(r) for r in records]
 
     def _alive(self) -> None:
         """A frozen broker gives empty polls, like an empty topic: a metadata round trip after
-        the drain tells them apart (an outage is exit 3, never ``count: 0``)."""
+        a drain that its clock ended tells them apart (an outage is exit 3, never ``count: 0``).
+
+        A drain that ended on the broker's word — a full batch, or records and then the end of
+        every assigned partition — heard from it in its last poll, and skips the round trip: it
+        waited behind the drain's long-polling fetch (the broker answers one request of a
+        connection at a time), up to ``fetch.wait.max.ms`` of every such drain."""
         try:
             self._consumer.list_topics(self.topic, timeout=LIVENESS_S)
         except KafkaException as e:
@@ -261,6 +269,7 @@ class KafkaSource:
             if self._clock() >= cap or self._read_to_end():
                 break
             self._poll_into(got, options.batch, TRAILING_POLL_MS)
+        self._heard_last = len(got) >= options.batch or (bool(got) and self._read_to_end())
         return got[: options.batch]
 
     def _join(self, got: list[Any], batch: int) -> None:

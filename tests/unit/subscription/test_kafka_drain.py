@@ -178,3 +178,24 @@ def test_the_join_is_bounded() -> None:
     """Never assigned (another member holds the group and never leaves): exit 3, not a hang."""
     with pytest.raises(OperationTimeout, match="could not join the consumer group"):
         drain([], batch=10, tick_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("steps", "batch", "asks"),
+    [
+        pytest.param([{"assign": [P0], "records": _records(P0, range(3))}], 3, False,
+                     id="a full batch: the broker just answered"),
+        pytest.param([{"assign": [P0], "records": [*_records(P0, range(2)), _end(P0)]}], 10, False,
+                     id="records, then every partition at its end"),
+        pytest.param([{"assign": [P0], "records": [_end(P0)]}], 10, True,
+                     id="nothing until the deadline: an empty topic or a frozen broker"),
+        pytest.param([{"assign": [P0, P1], "records": [*_records(P0, range(2)), _end(P0)]}], 10, True,
+                     id="records, then the clock: a partition never reached its end"),
+    ],
+)
+def test_only_a_drain_its_clock_ended_asks_whether_the_broker_is_alive(
+    steps: list[dict[str, Any]], batch: int, asks: bool
+) -> None:
+    source = kafka.KafkaSource(ScriptedConsumer(steps), "t", "g", clock=Clock(0.01))
+    source._drain(PollOptions(batch=batch, timeout_ms=100))
+    assert source._heard_last is not asks
