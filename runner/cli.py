@@ -155,8 +155,9 @@ async def _run(
         log.event(logger, e.message, logging.ERROR, error_kind=e.kind)
         return e.exit_code
     try:
-        await sink.prepare()  # before the invocation acts: its result must have a place to go
-        result = await _invoke(spec_path, creds, sink, attempt)
+        with termination.acknowledging():  # closing the sink must not be cut
+            await sink.prepare()  # before the invocation acts: its result must have a place
+            result = await _invoke(spec_path, creds, sink, attempt)
     except ToolpodError as e:
         log.event(logger, e.message, logging.ERROR, error_kind=e.kind)
         return e.exit_code

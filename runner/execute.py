@@ -95,9 +95,11 @@ async def execute(run: Run) -> ToolResult:
     run.warnings.extend(inv.warnings)
     try:
         async with AsyncExitStack() as stack:
-            performed = await _with_deadline(_perform(run, stack), inv.deadline_s)
+            with termination.acknowledging():  # the stack's exits close what was opened
+                performed = await _with_deadline(_perform(run, stack), inv.deadline_s)
             try:
-                return await _settle(run, performed)
+                with termination.acknowledging():
+                    return await _settle(run, performed)
             except asyncio.CancelledError:  # SIGTERM (cancel, eviction): hand the batch back now
                 if performed.source is not None:
                     await _release(performed.source, performed.pending)

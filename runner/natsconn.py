@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
+from runner import termination
 from runner.credentials import load_alias
 from runner.endpoints import check
 from runner.errors import (
@@ -169,7 +170,8 @@ async def session(
     """A connection and its JetStream context, closed (and flushed) on exit."""
     nc = await connect(target, what, name)
     try:
-        yield nc, nc.jetstream(timeout=5.0)
+        with termination.acknowledging():  # closing must not be cut
+            yield nc, nc.jetstream(timeout=5.0)
     finally:
         await close_quietly(nc)
 

@@ -52,6 +52,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from runner import termination
 from runner.codec import normalise_headers, payload_fields
 from runner.credentials import load_alias
 from runner.daemon import in_daemon_thread
@@ -222,7 +223,8 @@ class KafkaSource:
     async def poll(self, options: PollOptions) -> list[Message]:
         drain = asyncio.ensure_future(asyncio.to_thread(self._drain, options))
         try:
-            records = await asyncio.shield(drain)
+            with termination.acknowledging():  # waiting for the drain's thread must not be cut
+                records = await asyncio.shield(drain)
         except asyncio.CancelledError:
             # SIGTERM: the drain's thread stops within one wait slice, and only then may close
             # run — librdkafka's consumer must not be closed under a running consume call.

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import termination
 from runner.codec import normalise_headers, payload_fields
 from runner.errors import NotFoundError, OperationTimeout
 from runner.natsconn import (
@@ -68,10 +69,11 @@ class NatsSource:
         except Exception as e:
             raise translate(e, self.what, nc=self._nc) from e
         try:
-            messages = await self._drain(sub, options)
-            # An empty fetch looks the same from a frozen server as from an empty consumer: a
-            # round trip proves the server answered throughout, or the drain is an outage.
-            await self._alive()
+            with termination.acknowledging():  # the unsubscribe below must not be cut
+                messages = await self._drain(sub, options)
+                # An empty fetch looks the same from a frozen server as from an empty consumer:
+                # a round trip proves the server answered throughout, or the drain is an outage.
+                await self._alive()
             return [to_message(m) for m in messages]
         except Exception as e:  # an -ERR on the connection names the cause first
             raise translate(e, self.what, nc=self._nc) from e

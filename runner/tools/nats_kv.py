@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
+from runner import termination
 from runner.codec import encode_value, payload_fields
 from runner.errors import NotFoundError
 from runner.natsconn import translate
@@ -130,18 +131,24 @@ async def _live_keys(js: JetStreamContext, bucket: str, key_filter: str, what: s
     try:
         sub = await js.pull_subscribe(prefix + key_filter, stream=f"KV_{bucket}", config=config)
         try:
-            pending = (await sub.consumer_info()).num_pending or 0
-            keys: list[str] = []
-            while pending > 0:
-                for msg in await sub.fetch(batch=min(pending, 1000), timeout=FETCH_TIMEOUT_S):
-                    if (msg.headers or {}).get("KV-Operation") not in ("DEL", "PURGE"):
-                        keys.append(msg.subject[len(prefix) :])
-                    pending = msg.metadata.num_pending or 0
-            return keys
+            with termination.acknowledging():  # dropping the consumer must not be cut
+                return await _listed(sub, prefix)
         finally:
             await _drop_consumer(js, sub, bucket)
     except Exception as e:
         raise translate(e, what) from e
+
+
+async def _listed(sub: JetStreamContext.PullSubscription, prefix: str) -> list[str]:
+    """The keys under ``prefix``: each entry's own pending count says when the last arrived."""
+    pending = (await sub.consumer_info()).num_pending or 0
+    keys: list[str] = []
+    while pending > 0:
+        for msg in await sub.fetch(batch=min(pending, 1000), timeout=FETCH_TIMEOUT_S):
+            if (msg.headers or {}).get("KV-Operation") not in ("DEL", "PURGE"):
+                keys.append(msg.subject[len(prefix) :])
+            pending = msg.metadata.num_pending or 0
+    return keys
 
 
 async def _drop_consumer(

@@ -6,6 +6,7 @@ import asyncio
 import base64
 from typing import TYPE_CHECKING, Any
 
+from runner import termination
 from runner.codec import payload_fields
 from runner.errors import NotFoundError
 from runner.spec import nats as spec
@@ -74,7 +75,8 @@ async def object_put(js: JetStreamContext, tool: spec.ObjectPut, warn: Warn) -> 
     meta = ObjectMeta(name=tool.name, description=tool.description)
     nuids = _RecordedNuids(js)
     try:
-        info = await store.put(tool.name, tool.payload(), meta=meta)
+        with termination.acknowledging():  # the purge below must not be cut
+            info = await store.put(tool.name, tool.payload(), meta=meta)
     except BaseException:
         # nats-py purges the new chunks on an error while sending them, but not when the put
         # is cancelled (SIGTERM, deadline_s) or its meta write fails: without this they stay
