@@ -35,8 +35,15 @@ class Endpoint:
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
-def check(text: str, default_scheme: str, default_port: int) -> Endpoint:
-    """Parse ``text`` (with or without a scheme); ``ValueError`` says what is wrong, not what."""
+def check(
+    text: str, default_scheme: str, default_port: int, *, userinfo: bool = True, path: bool = True
+) -> Endpoint:
+    """Parse ``text`` (with or without a scheme); ``ValueError`` says what is wrong, not what.
+
+    ``userinfo=False``: a ``user:password@`` is refused — where the client would not use it
+    (Kafka took ``user:pass@host`` for a host name and retried it as unreachable, exit 3).
+    ``path=False``: nothing may follow ``host:port``.
+    """
     if any(c.isspace() or not c.isprintable() for c in text):
         raise ValueError("an address must not contain whitespace or control characters")
     try:
@@ -53,6 +60,7 @@ def check(text: str, default_scheme: str, default_port: int) -> Endpoint:
         raise ValueError("not a valid address: it has no host, or the host has invalid characters")
     if port == 0:
         raise ValueError("not a valid address: the port must be a number from 1 to 65535")
+    _check_parts(parts.netloc, parts.path + parts.query + parts.fragment, userinfo, path)
     return Endpoint(
         scheme=parts.scheme,
         host=host,
@@ -61,6 +69,16 @@ def check(text: str, default_scheme: str, default_port: int) -> Endpoint:
         password=parts.password,
         path=parts.path,
     )
+
+
+def _check_parts(netloc: str, rest: str, userinfo: bool, path: bool) -> None:
+    if not userinfo and "@" in netloc:
+        raise ValueError(
+            "not a valid address: it carries a user:password@ part, which is not used here "
+            "(give credentials through the credential alias)"
+        )
+    if not path and (rest or netloc.endswith(":")):
+        raise ValueError("not a valid address: it must be host:port, with nothing after the port")
 
 
 def scrub(message: str) -> str:

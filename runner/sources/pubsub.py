@@ -174,7 +174,7 @@ def resolve_target(tool: Any, credentials: Path, warn: Callable[[str], None]) ->
 
 def _check_endpoint(endpoint: str, tool: Any, cred: Mapping[str, Any]) -> None:
     try:
-        check(endpoint, "http", 443)
+        check(endpoint, "http", 443, userinfo=False)
     except ValueError as e:
         where = (
             f"credential '{tool.auth}' endpoint"

@@ -61,14 +61,14 @@ class SubscriptionFields(NatsConnectionFields):
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None:
-            check(value, "http", 443)
+            check(value, "http", 443, userinfo=False)
         return value
 
     @field_validator("brokers")
     @classmethod
     def _brokers(cls, value: str | list[str] | None) -> str | list[str] | None:
         for broker in broker_list(value or []):
-            check(broker, "kafka", 9092)
+            check(broker, "kafka", 9092, userinfo=False, path=False)
         return value
 
     @model_validator(mode="after")

@@ -101,15 +101,24 @@ KAFKA = '{"kind":"subscription","source":"kafka","topic":"t","group":"g","timeou
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        (PUBSUB % f"user:{SECRET}@127.0.0.1:1", "cannot reach ***@127.0.0.1:1"),
-        (KAFKA % f"user:{SECRET}@127.0.0.1:1", "no broker of ***@127.0.0.1:1 answered"),
+        (PUBSUB % f"http://user:{SECRET}@127.0.0.1:1", "tool.endpoint: not a valid address: it carries a user:password@ part"),
+        (KAFKA % f"user:{SECRET}@127.0.0.1:9092", "tool.brokers: not a valid address: it carries a user:password@ part"),
     ],
     ids=["pubsub endpoint", "kafka brokers"],
 )
-def test_an_unreachable_endpoint_is_shown_without_its_userinfo(spec: str, fragment: str) -> None:
+def test_userinfo_where_the_client_has_no_use_for_it_is_exit_2_before_connecting(spec: str, fragment: str) -> None:
+    """Kafka took ``user:pass@host`` for a host name and retried it (exit 3); Pub/Sub echoed it."""
     proc = run(spec)
-    assert proc.returncode == 3
+    assert proc.returncode == 2, proc.stderr
     assert fragment in json.loads(proc.stdout)["error"]["message"]
+    assert SECRET.encode() not in proc.stdout + proc.stderr
+    assert b"invocation started" not in proc.stderr
+
+
+def test_an_unreachable_nats_url_is_shown_without_its_userinfo() -> None:
+    proc = run(KV_GET % f"nats://user:{SECRET}@127.0.0.1:1")
+    assert proc.returncode == 3
+    assert "127.0.0.1:1" in json.loads(proc.stdout)["error"]["message"]
     assert SECRET.encode() not in proc.stdout + proc.stderr
 
 

@@ -103,8 +103,39 @@ FIELDS = [
 ]
 
 
+KAFKA = {"kind": "subscription", "source": "kafka", "topic": "t", "group": "g"}
+PUBSUB = {"kind": "subscription", "source": "pubsub", "subscription": "projects/p/subscriptions/s"}
+FIELDS += [
+    # a user:password@ part where the client has no use for it (Kafka retried it as a host name)
+    ({**KAFKA, "brokers": "user:SECRET@127.0.0.1:9092"},          "tool.brokers: not a valid address: it carries a user:password@ part"),
+    ({**KAFKA, "brokers": ["a:1", "PLAINTEXT://u:SECRET@b:1"]},   "tool.brokers: not a valid address: it carries a user:password@ part"),
+    ({**KAFKA, "brokers": "127.0.0.1:9092/x"},                    "tool.brokers: not a valid address: it must be host:port"),
+    ({**PUBSUB, "endpoint": "http://user:SECRET@127.0.0.1:8085"}, "tool.endpoint: not a valid address: it carries a user:password@ part"),
+    ({**PUBSUB, "endpoint": "user:SECRET@127.0.0.1:8085"},        "tool.endpoint: not a valid address: it carries a user:password@ part"),
+]
+
+
 @pytest.mark.parametrize(("tool", "fragment"), FIELDS)
 def test_a_bad_endpoint_in_the_spec_names_its_field(tool: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigurationError, match=fragment) as caught:
         parse_invocation(tool)
+    assert "SECRET" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("cred", "env", "fragment"),
+    [
+        ({"endpoint": "http://u:SECRET@127.0.0.1:1"}, None, "credential 'ps' endpoint: not a valid address: it carries"),
+        ({}, "u:SECRET@127.0.0.1:1", "$PUBSUB_EMULATOR_HOST: not a valid address: it carries"),
+    ],
+    ids=["credential endpoint", "PUBSUB_EMULATOR_HOST"],
+)
+def test_a_pubsub_endpoint_from_a_credential_or_the_environment_refuses_userinfo(
+    cred: dict[str, str], env: str | None, fragment: str
+) -> None:
+    from runner.sources.pubsub import _check_endpoint
+
+    tool = parse_invocation({**PUBSUB, "auth": "ps"})
+    with pytest.raises(ConfigurationError, match=fragment.replace("$", r"\$")) as caught:
+        _check_endpoint(cred.get("endpoint") or env or "", tool.tool, cred)
     assert "SECRET" not in caught.value.message
