@@ -364,3 +364,4 @@ async def _test_pause() -> None:
     if seconds:
         log.event(logger, "test pause before ack", seconds=seconds)
         await asyncio.sleep(float(seconds))
+        log.event(logger, "test pause over, acking")  # a fault test strikes during the ack

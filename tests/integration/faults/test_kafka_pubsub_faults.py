@@ -4,7 +4,8 @@ back shows nothing was lost (the emulator, whose state is in memory: claims noth
 
 Phases: connect (frozen before the runner starts), fetch (frozen while the runner waits for the
 first message), before the ack (the result is written; the test-only pause holds the runner
-there while the broker freezes; the ack then goes to the frozen broker).
+there while the broker freezes; the ack then goes to the frozen broker), during the ack (frozen
+during the pause, killed once the commit or acknowledge is in flight to it).
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ def wait_for(proc: Any, text: str, timeout_s: float = 60) -> None:
 def assert_acked_false_after(
     fault: Any, tool: dict[str, Any], faulty: FaultyProcess, creds: Path, tmp_path: Path
 ) -> None:
-    """The fault strikes while the runner pauses between writing its result and acking: the
-    result (written, exit 0) holds every message and says ``acked: false``, and why."""
+    """The fault strikes while the runner pauses between writing its result and acking (it is
+    given the runner's process: it may wait for the ack to start): the result (written, exit 0) holds every message and says
+    ``acked: false``, and why."""
     target = tmp_path / "r.json"
     proc = cli.start(spec(tool), creds, sink=f"file:{target}", env={PAUSE_BEFORE_ACK_ENV: "3"})
     wait_for(proc, "test pause before ack")
-    fault(faulty)
+    fault(faulty, proc)
     proc.communicate(timeout=120)  # reads the pipes: a full stderr pipe would block the runner
     assert proc.returncode == 0
     result = json.loads(target.read_text())
@@ -138,7 +140,7 @@ def test_frozen_before_the_ack_says_acked_false_and_loses_nothing(
 ) -> None:
     tool, faulty, _ = drain_of(request, source)
     try:
-        assert_acked_false_after(FaultyProcess.freeze, tool, faulty, creds, tmp_path)
+        assert_acked_false_after(lambda f, _: f.freeze(), tool, faulty, creds, tmp_path)
     finally:
         faulty.thaw()
     # Every message is in this result. The commit or acknowledge sent to the frozen broker
@@ -210,6 +212,25 @@ def test_killed_before_the_ack_says_acked_false(
     restart_after: FaultyProcess,
 ) -> None:
     tool, faulty, _ = drain_of(request, source)
-    assert_acked_false_after(FaultyProcess.kill, tool, faulty, creds, tmp_path)
+    assert_acked_false_after(lambda f, _: f.kill(), tool, faulty, creds, tmp_path)
     faulty.restart()
     after_restart(tool, creds, source, expect=N)  # Kafka: nothing was committed
+
+
+def killed_during_the_ack(faulty: FaultyProcess, proc: Any) -> None:
+    """Frozen while the runner pauses, killed once the runner has sent its commit or acknowledge
+    to it: in flight (in the frozen broker's socket, unanswered) when it dies."""
+    faulty.freeze()
+    wait_for(proc, "test pause over, acking")
+    time.sleep(1.0)  # the commit or acknowledge leaves the runner; the frozen broker cannot answer
+    faulty.kill()
+
+
+def test_killed_during_the_ack_says_acked_false(
+    request: pytest.FixtureRequest, source: str, creds: Path, tmp_path: Path,
+    restart_after: FaultyProcess,
+) -> None:
+    tool, faulty, _ = drain_of(request, source)
+    assert_acked_false_after(killed_during_the_ack, tool, faulty, creds, tmp_path)
+    faulty.restart()
+    after_restart(tool, creds, source, expect=N)  # Kafka: the commit was never applied

@@ -3,7 +3,8 @@
 
 Phases: connect (before the runner starts), fetch (while it waits for messages), before the ack
 (the result is written; the test-only pause holds the runner there) — the ack is then sent to a
-frozen or dead server. The consumer's ack_wait is 60 s: a message that comes back within a test
+frozen or dead server — and during the ack (the server frozen during the pause, the acks sent
+to it, and the server killed while they wait for its confirmation). The consumer's ack_wait is 60 s: a message that comes back within a test
 was released or never acked, not redelivered by the server's timer.
 """
 
@@ -149,3 +150,36 @@ def test_killed_before_the_ack_on_stdout_is_exit_3(
     assert proc.returncode == 3
     server.restart()
     assert accounted(nats, tool) == N
+
+
+def killed_during_the_ack(proc: Any, server: FaultyProcess) -> None:
+    """Frozen while the runner pauses, killed once the runner has sent its acks to it: they
+    are in flight (in the frozen server's socket, unconfirmed) when it dies."""
+    server.freeze()
+    wait_for(proc, "test pause over, acking")
+    time.sleep(1.0)  # the acks leave the runner; the frozen server cannot confirm them
+    server.kill()
+
+
+@pytest.mark.parametrize(("sink", "code", "acked"), [("file", 0, False), ("stdout", 3, True)])
+def test_killed_during_the_ack_tells_the_truth_and_loses_nothing(
+    faulty_nats: tuple[Nats, FaultyProcess], tmp_path: Path, sink: str, code: int, acked: bool
+) -> None:
+    nats, server = faulty_nats
+    tool = setup_drain(nats)
+    target = tmp_path / "r.json"
+    proc = cli.start({"tool": tool}, nats.creds, sink="stdout" if sink == "stdout" else f"file:{target}",
+                     env={PAUSE_BEFORE_ACK_ENV: "2"})
+    printed = proc.stdout.readline() if sink == "stdout" else ""
+    wait_for(proc, "test pause before ack")
+    killed_during_the_ack(proc, server)
+    proc.communicate(timeout=60)
+    # A file says acked: false, as it is; stdout printed acked: true before the ack, and exit 3
+    # says it is not so.
+    assert proc.returncode == code
+    result = json.loads(printed) if sink == "stdout" else json.loads(target.read_text())
+    assert (result["data"]["count"], result["data"]["acked"]) == (N, acked), result["warnings"]
+    if sink == "file":
+        assert any("ack failed" in w for w in result["warnings"]), result["warnings"]
+    server.restart()
+    assert accounted(nats, tool) == N  # the server died before applying an ack: all come back
