@@ -5,7 +5,8 @@
 ``run`` command, in-process, with timing wrappers around the Kafka source's phases:
 
     start      interpreter start-up, until this script's first line (from the parent's clock)
-    imports    runner.cli, then the invocation/result models, then runner.sources.kafka
+    imports    runner.cli, then the invocation/result models (the subscription family's), then
+               runner.sources.kafka
     connect    reach a bootstrap broker (ApiVersions, Metadata) and look the topic up
     join       subscribe until assigned: FindCoordinator, JoinGroup, SyncGroup, and the
                OffsetFetch of the committed offsets (read in the assignment callback)
@@ -109,12 +110,15 @@ def phases(t0: float, t_end: float) -> dict[str, float]:
 
 def main() -> None:
     t0 = float(os.environ.get("BENCH_T0", T_FIRST_LINE))
+    # As the CLI does before pydantic's first import (runner/cli.py): no plugin scan.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from runner import cli
 
     mark("cli")
     import runner.execute
     import runner.result
     import runner.spec.invocation
+    import runner.spec.subscription  # the Kafka drain's own tool models
 
     mark("models")
     import runner.sources.kafka  # noqa: F401

@@ -28,7 +28,10 @@ from controller.errors import Conflict, IdConflict, NotFound
 from controller.k8s import Kube
 from controller.outcome import Outcome
 from runner.contract import job_name
-from runner.spec.invocation import Invocation
+from runner.spec.invocation import Invocation, complete_invocation_model
+
+# this module serialises whole invocations: every tool family's models (runner/spec/invocation.py)
+complete_invocation_model()
 
 Phase = Literal["Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})

@@ -28,7 +28,10 @@ from controller.pod import pod_spec
 from controller.settings import SecretRef, Settings
 from runner import contract as C
 from runner.contract import FAIL_JOB_EXIT_CODES, job_name
-from runner.spec.invocation import Invocation
+from runner.spec.invocation import Invocation, complete_invocation_model
+
+# this module serialises whole invocations: every tool family's models (runner/spec/invocation.py)
+complete_invocation_model()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import log, telemetry, termination
 from runner.contract import EXIT_TRANSIENT
@@ -34,11 +34,21 @@ from runner.sinks import Sink
 from runner.sources.base import Message, PollOptions, SourceClient
 from runner.spec.ack import AckBehaviour, parse_ack_mode
 from runner.spec.invocation import Invocation
-from runner.spec.nats import JsConsume, NatsFields
-from runner.spec.subscription import SubscriptionFields
 
-#: A tool that reads a source: a poll (drain) or ack/nack/term of handles it returned.
-SourceTool = JsConsume | SubscriptionFields
+if TYPE_CHECKING:  # only the invocation's own tool family is imported (runner.spec.invocation)
+    from typing_extensions import TypeIs
+
+    from runner.spec.invocation import Tool
+    from runner.spec.nats import JsConsume, NatsFields
+    from runner.spec.subscription import (
+        KafkaSubscription,
+        NatsSubscription,
+        PubsubSubscription,
+        SubscriptionFields,
+    )
+
+    #: A tool that reads a source: a poll (drain) or ack/nack/term of handles it returned.
+    SourceTool = JsConsume | NatsSubscription | PubsubSubscription | KafkaSubscription
 
 logger = logging.getLogger("toolpod.runner")
 
@@ -145,7 +155,7 @@ def _is_too_large(e: ToolpodError) -> bool:
 async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
     tool = run.invocation.tool
     execution_id = run.invocation.execution_id
-    if not isinstance(tool, SourceTool):  # parsing chose the model: an operation, not a drain
+    if not _reads_a_source(tool):  # parsing chose the model: an operation, not a drain
         with telemetry.span("nats.op", operation=tool.operation, execution_id=execution_id):
             return Performed(await _nats_op(run, tool, stack))
     with telemetry.span(
@@ -155,9 +165,14 @@ async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
         execution_id=execution_id,
     ):
         client = await _open_source(run, tool, stack)
-        if isinstance(tool, SubscriptionFields) and tool.operation != "poll":
+        if tool.kind == "subscription" and tool.operation != "poll":
             return Performed(await _dispose(client, tool))
         return await _drain(run, client, tool)
+
+
+def _reads_a_source(tool: Tool) -> TypeIs[SourceTool]:
+    """A drain (a subscription poll, js_consume) or a disposal, not a nats operation."""
+    return tool.kind == "subscription" or tool.operation == "js_consume"
 
 
 async def _nats_op(run: Run, tool: NatsFields, stack: AsyncExitStack) -> dict[str, Any]:
@@ -229,7 +244,7 @@ def _drain_data(
     messages: list[Message],
     handles: bool,
 ) -> dict[str, Any]:
-    if isinstance(tool, JsConsume):
+    if tool.kind == "nats":  # js_consume
         return _js_consume_data(tool, messages)
     source = tool.source
     with_handle = behaviour is AckBehaviour.DEFER and handles

@@ -14,7 +14,10 @@ from controller.errors import IdConflict
 from controller.executors.base import InvocationNotFound, SubmitError
 from controller.outcome import Outcome
 from runner.errors import ConfigurationError
-from runner.spec.invocation import Invocation
+from runner.spec.invocation import Invocation, complete_invocation_model
+
+# this module serialises whole invocations: every tool family's models (runner/spec/invocation.py)
+complete_invocation_model()
 
 
 def outcome_of(record: dict[str, Any]) -> Outcome:

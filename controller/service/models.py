@@ -12,7 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from runner.result import ToolResult
-from runner.spec.invocation import Invocation
+from runner.spec.invocation import Invocation, complete_invocation_model
+
+# this module serialises whole invocations: every tool family's models (runner/spec/invocation.py)
+complete_invocation_model()
 
 
 class InvocationRecord(BaseModel):

@@ -3,15 +3,22 @@
 ``parse_invocation`` is the only entry point: it accepts a mapping (from YAML or JSON), treats a
 bare tool block (``kind`` at the top) as shorthand, validates without touching the network, and
 turns every pydantic error into one line naming the field path and what is allowed.
+
+Only the models of the invocation's own tool family are built (and imported): a Kafka drain
+never defines the nats tool's fourteen operation models, nor a ``kv_get`` the subscription
+models. ``Invocation.tool`` is the union of every tool model, so ``complete_invocation_model()``
+makes that union resolvable before anything validates, serialises or describes a whole
+invocation (pydantic says "not fully defined" otherwise): each controller module that does
+calls it at import, and ``parse_invocation`` before it reports an unknown kind or operation.
+The runner's fast path only constructs an ``Invocation``.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -19,10 +26,12 @@ from pydantic_core import ErrorDetails
 from runner.contract import DNS_LABEL
 from runner.errors import ConfigurationError
 from runner.spec.common import Alias, BucketName, Limits, NonEmpty, StrictModel
-from runner.spec.nats import NatsTool
-from runner.spec.subscription import SubscriptionTool
 
-Tool = Annotated[NatsTool | SubscriptionTool, Field(discriminator="kind")]
+if TYPE_CHECKING:  # at run time: complete_invocation_model()
+    from runner.spec.nats import NatsTool
+    from runner.spec.subscription import SubscriptionTool
+
+    Tool = Annotated[NatsTool | SubscriptionTool, Field(discriminator="kind")]
 
 
 def _int_as_text(value: Any) -> Any:
@@ -63,7 +72,7 @@ class _Envelope(StrictModel):
 
 
 class Invocation(_Envelope):
-    tool: Tool
+    tool: Tool  # resolved by complete_invocation_model() (module docstring)
 
     @property
     def invocation_id(self) -> str:
@@ -76,6 +85,18 @@ class Invocation(_Envelope):
     @property
     def warnings(self) -> list[str]:
         return self.tool.warnings
+
+
+@functools.cache
+def complete_invocation_model() -> type[Invocation]:
+    """``Invocation`` with its ``tool`` union resolvable: every tool family's models imported,
+    and ``Tool`` defined in this module, where pydantic looks the annotation up when it first
+    builds the validator (on first use, as for every deferred model). Idempotent."""
+    from runner.spec.nats import NatsTool
+    from runner.spec.subscription import SubscriptionTool
+
+    globals()["Tool"] = Annotated[NatsTool | SubscriptionTool, Field(discriminator="kind")]
+    return Invocation
 
 
 def parse_invocation(data: Any, limits: Limits | None = None) -> Invocation:
@@ -92,7 +113,7 @@ def parse_invocation(data: Any, limits: Limits | None = None) -> Invocation:
     errors: list[ErrorDetails] = []
     if model is None:  # unknown kind or operation: the full union says what is allowed
         try:
-            return Invocation.model_validate(data, context=context)
+            return complete_invocation_model().model_validate(data, context=context)
         except ValidationError as e:
             errors = e.errors()
     else:
@@ -142,20 +163,28 @@ def _validate(
 
 
 def _tool_model(tool: Any) -> type[BaseModel] | None:
-    if not isinstance(tool, Mapping):
+    """The one model for this tool block (its family's module imported now), or None."""
+    kind = tool.get("kind") if isinstance(tool, Mapping) else None
+    if not isinstance(kind, str) or kind not in _FAMILIES:
         return None
-    if tool.get("kind") == "nats":
-        return _members(NatsTool, "operation").get(str(tool.get("operation")))
-    if tool.get("kind") == "subscription":
-        return _members(SubscriptionTool, "source").get(str(tool.get("source")))
-    return None
+    return _members(kind).get(str(tool.get(_FAMILIES[kind][1])))
+
+
+#: tool kind → (module of its models, the tag that picks one, the union's name there)
+_FAMILIES = {
+    "nats": ("runner.spec.nats", "operation", "NatsTool"),
+    "subscription": ("runner.spec.subscription", "source", "SubscriptionTool"),
+}
 
 
 @functools.cache
-def _members(union: Any, tag: str) -> dict[str, type[BaseModel]]:
+def _members(kind: str) -> dict[str, type[BaseModel]]:
+    """Tag value → model, for one tool kind."""
+    import importlib
     from typing import get_args
 
-    classes = get_args(get_args(union)[0])
+    module, tag, union = _FAMILIES[kind]
+    classes = get_args(get_args(getattr(importlib.import_module(module), union))[0])
     return {get_args(c.model_fields[tag].annotation)[0]: c for c in classes}
 
 
@@ -212,7 +241,7 @@ def _describe(err: ErrorDetails, data: Mapping[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         name = str(loc[-1])
-        hint = difflib.get_close_matches(name, _known_fields(loc, data), n=1, cutoff=0.6)
+        hint = _close_match(name, _known_fields(loc, data))
         suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
         return f"{path}: unknown field{suggestion}"
     if kind == "missing":
@@ -235,30 +264,30 @@ def _describe_tag(err: ErrorDetails, path: str) -> str:
     expected = str(ctx.get("expected_tags", ""))
     field = f"{path}.{tag}" if tag else path
     if err["type"] == "union_tag_not_found":
-        allowed = _ALLOWED_TAGS.get(tag, "")
+        allowed = _allowed_tags(tag)
         return f"{field}: required field is missing (allowed: {allowed})"
     given = str(ctx.get("tag", ""))
     options = [t.strip().strip("'") for t in expected.split(",")]
-    hint = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+    hint = _close_match(given, options)
     suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
     return f"{field}: '{given}' is not valid{suggestion} (allowed: {expected})"
+
+
+def _close_match(word: str, choices: list[str]) -> list[str]:
+    import difflib  # only for a message: off the cold start of a valid invocation (4 ms)
+
+    return difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
 
 
 _SECRET_FIELDS = {"password", "token", "nats_password", "nats_token", "access_token"}
 
 
-def _tags(union: Any, field: str) -> str:
-    from typing import get_args
-
-    members = get_args(get_args(union)[0])
-    return ", ".join(repr(get_args(m.model_fields[field].annotation)[0]) for m in members)
-
-
-_ALLOWED_TAGS = {
-    "kind": "'nats', 'subscription'",
-    "operation": _tags(NatsTool, "operation"),
-    "source": _tags(SubscriptionTool, "source"),
-}
+def _allowed_tags(tag: str) -> str:
+    """The values allowed for a union's tag field, as pydantic lists them."""
+    if tag == "kind":
+        return ", ".join(repr(k) for k in _FAMILIES)
+    kinds = [k for k, (_, family_tag, _) in _FAMILIES.items() if family_tag == tag]
+    return ", ".join(repr(t) for k in kinds for t in _members(k))
 
 
 def _shape(value: Any) -> str:
