@@ -5,6 +5,8 @@ A Job whose container prints its own start time and exits, in two shapes:
     minimal   one container, no volumes, no service-account token: what any Job costs here
     toolpod   toolpod's rendered Pod (spec Secret, credentials, /tmp, the ConfigMap sink's
               token, security context, resources), its satellites created beforehand
+    no vols   the same Pod without its volumes and token: what they cost (the kubelet starts
+              a Pod with volumes only once it sees them mounted, and looks every 300 ms)
 
 Each is created with the API (satellites first for ``toolpod``, untimed) and timed from the
 create call by the same watches as the invocations (``phases.Observer``): Pod created,
@@ -33,7 +35,7 @@ Obj = dict[str, Any]
 COMMAND = ["date", "+%s.%N"]
 #: What the floor's Jobs carry so that the bench's watches see them but toolpod's do not.
 COMPONENT = "floor"
-SHAPES = ("minimal", "toolpod")
+SHAPES = ("minimal", "toolpod", "no vols")
 
 
 def labels(inv: str) -> dict[str, str]:
@@ -68,16 +70,22 @@ def minimal_job(ns: str, inv: str, image: str) -> Obj:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
 
-def toolpod_job(invocation: Obj, settings: Any) -> tuple[Obj, list[Obj]]:
+def toolpod_job(invocation: Obj, settings: Any, volumes: bool = True) -> tuple[Obj, list[Obj]]:
     """The controller's rendering of ``invocation``, unsuspended, with ``COMMAND`` instead of
-    the runner: (Job, its satellites)."""
+    the runner (and without volumes and token unless ``volumes``): (Job, its satellites)."""
     r = render(parse_invocation(invocation), settings)
     job = copy.deepcopy(r.job)
     inv = invocation["id"]
     job["spec"]["suspend"] = False
     job["metadata"]["labels"] = {**job["metadata"]["labels"], **labels(inv)}
     job["spec"]["template"]["metadata"]["labels"] = dict(job["metadata"]["labels"])
-    job["spec"]["template"]["spec"]["containers"][0]["command"] = COMMAND
+    pod = job["spec"]["template"]["spec"]
+    pod["containers"][0]["command"] = COMMAND
+    if not volumes:
+        pod.pop("volumes")
+        pod.pop("serviceAccountName", None)
+        pod["automountServiceAccountToken"] = False
+        pod["containers"][0].pop("volumeMounts")
     return job, r.satellites()
 
 
@@ -110,6 +118,8 @@ def run(b: Any, obs: Any, doc: Any, n: int) -> dict[str, list[Any]]:
         out["minimal"].append(run_one(b.kube, obs, minimal_job(b.ns, f"fmin-{i}", image(b)), []))
         job, sats = toolpod_job(doc("kv_get", f"ftp-{i}"), b.settings)
         out["toolpod"].append(run_one(b.kube, obs, job, sats))
+        job, sats = toolpod_job(doc("kv_get", f"fnv-{i}"), b.settings, volumes=False)
+        out["no vols"].append(run_one(b.kube, obs, job, sats))
         print(f"  floor {i + 1}/{n}", file=sys.stderr)
     return out
 
@@ -142,11 +152,11 @@ MILESTONES = ("pod created", "scheduled", "process started", "container terminat
 def table(runs: dict[str, list[Any]], kubectl: list[float], cell: Any) -> None:
     n = len(runs["minimal"])
     print(f"\nfloor: {n} Jobs per shape printing their start, ms since create (median, p95, n)")
-    print(f"  {'milestone':<24} {'minimal':>20}   {'toolpod Pod spec':>20}")
+    print(f"  {'milestone':<24}" + "   ".join(f"{shape:>20}" for shape in SHAPES))
     for name in MILESTONES:
         cols = [
             cell([(r.at[name] - r.at["submit"]) * 1000 for r in runs[shape] if name in r.at])
             for shape in SHAPES
         ]
-        print(f"  {name:<24} {cols[0]}   {cols[1]}")
-    print(f"  {'kubectl create + wait':<24} {cell(kubectl)}")
+        print(f"  {name:<24}" + "   ".join(cols))
+    print(f"  {'kubectl create + wait':<24}{cell(kubectl)}")
