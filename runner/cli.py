@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,8 +178,8 @@ async def _run(
 
 
 async def _invoke(spec_path: str, creds: Path, sink: Any, attempt: int) -> ToolResult:
-    from runner.execute import Run, execute
-    from runner.result import now_rfc3339
+    from runner.clock import now_rfc3339
+    from runner.sources.registry import start_open
     from runner.spec.invocation import identity, parse_invocation
 
     started = now_rfc3339()
@@ -196,7 +197,14 @@ async def _invoke(spec_path: str, creds: Path, sink: Any, attempt: int) -> ToolR
         operation=tool.operation,
     )
     log.event(logger, "invocation started", step=invocation.step, attempt=attempt)
-    return await execute(Run(invocation, creds, sink, attempt=attempt))
+    begun, t0, warnings = now_rfc3339(), time.monotonic(), list[str]()
+    # Validated: the source starts connecting (Kafka in a thread) while the executor and the
+    # result model are imported.
+    opening = await start_open(tool, creds, warnings.append)
+    from runner.execute import Run, execute
+
+    run = Run(invocation, creds, sink, attempt, warnings, begun, t0, opening)
+    return await execute(run)
 
 
 async def _rejected(
@@ -204,7 +212,8 @@ async def _rejected(
 ) -> ToolResult:
     """An invocation that failed validation still gets a result (status error, exit 2), under
     its own id when that id is valid: a nats-kv sink keys the result by it."""
-    from runner.result import ToolResult, now_rfc3339
+    from runner.clock import now_rfc3339
+    from runner.result import ToolResult
 
     result = ToolResult.from_error(
         e, started_at=started, finished_at=now_rfc3339(), attempt=attempt, **ids

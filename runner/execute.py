@@ -15,12 +15,14 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner import log, telemetry, termination
+from runner.clock import now_rfc3339
 from runner.contract import EXIT_TRANSIENT
 from runner.errors import (
     ConfigurationError,
@@ -29,26 +31,17 @@ from runner.errors import (
     ResultWriteError,
     ToolpodError,
 )
-from runner.result import ToolRef, ToolResult, now_rfc3339
+from runner.result import ToolRef, ToolResult
 from runner.sinks import Sink
 from runner.sources.base import Message, PollOptions, SourceClient
+from runner.sources.registry import opener, reads_a_source
 from runner.spec.ack import AckBehaviour, parse_ack_mode
 from runner.spec.invocation import Invocation
 
 if TYPE_CHECKING:  # only the invocation's own tool family is imported (runner.spec.invocation)
-    from typing_extensions import TypeIs
-
-    from runner.spec.invocation import Tool
+    from runner.sources.registry import SourceTool
     from runner.spec.nats import JsConsume, NatsFields
-    from runner.spec.subscription import (
-        KafkaSubscription,
-        NatsSubscription,
-        PubsubSubscription,
-        SubscriptionFields,
-    )
-
-    #: A tool that reads a source: a poll (drain) or ack/nack/term of handles it returned.
-    SourceTool = JsConsume | NatsSubscription | PubsubSubscription | KafkaSubscription
+    from runner.spec.subscription import SubscriptionFields
 
 logger = logging.getLogger("toolpod.runner")
 
@@ -68,6 +61,9 @@ class Performed:
 
 @dataclass
 class Run:
+    """One invocation's run. ``opening``: the source's open when the caller started it early
+    (``runner.sources.registry.start_open``, with this run's ``warnings.append`` as ``warn``)."""
+
     invocation: Invocation
     credentials: Path
     sink: Sink
@@ -75,6 +71,11 @@ class Run:
     warnings: list[str] = field(default_factory=list)
     started_at: str = field(default_factory=now_rfc3339)
     t0: float = field(default_factory=time.monotonic)
+    opening: Awaitable[SourceClient] | None = None
+
+    def __post_init__(self) -> None:
+        # the invocation's own warnings first, ahead of any that an early open already added
+        self.warnings[:0] = self.invocation.warnings
 
     def result(self, **fields: Any) -> ToolResult:
         """The success record, with ``fields`` (``data``) added."""
@@ -102,7 +103,6 @@ class Run:
 async def execute(run: Run) -> ToolResult:
     """Perform, write, settle. Always returns the result that was (or could not be) written."""
     inv = run.invocation
-    run.warnings.extend(inv.warnings)
     try:
         async with AsyncExitStack() as stack:
             with termination.acknowledging():  # the stack's exits close what was opened
@@ -155,7 +155,7 @@ def _is_too_large(e: ToolpodError) -> bool:
 async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
     tool = run.invocation.tool
     execution_id = run.invocation.execution_id
-    if not _reads_a_source(tool):  # parsing chose the model: an operation, not a drain
+    if not reads_a_source(tool):  # parsing chose the model: an operation, not a drain
         with telemetry.span("nats.op", operation=tool.operation, execution_id=execution_id):
             return Performed(await _nats_op(run, tool, stack))
     with telemetry.span(
@@ -168,11 +168,6 @@ async def _perform(run: Run, stack: AsyncExitStack) -> Performed:
         if tool.kind == "subscription" and tool.operation != "poll":
             return Performed(await _dispose(client, tool))
         return await _drain(run, client, tool)
-
-
-def _reads_a_source(tool: Tool) -> TypeIs[SourceTool]:
-    """A drain (a subscription poll, js_consume) or a disposal, not a nats operation."""
-    return tool.kind == "subscription" or tool.operation == "js_consume"
 
 
 async def _nats_op(run: Run, tool: NatsFields, stack: AsyncExitStack) -> dict[str, Any]:
@@ -195,9 +190,8 @@ def _describe(tool: NatsFields) -> str:
 
 
 async def _open_source(run: Run, tool: SourceTool, stack: AsyncExitStack) -> SourceClient:
-    from runner.sources.registry import opener
-
-    client = await opener(tool.source)(tool, run.credentials, run.warnings.append)
+    opening = run.opening or opener(tool.source)(tool, run.credentials, run.warnings.append)
+    client = await opening
     stack.push_async_callback(client.close)
     return client
 

@@ -7,7 +7,6 @@ keys ignored) while the runner always writes the full shape.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,7 +65,3 @@ class ToolResult(BaseModel):
     @property
     def retriable(self) -> bool:
         return self.exit_code == EXIT_TRANSIENT
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

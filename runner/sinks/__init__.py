@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runner import contract as C
 from runner.errors import ConfigurationError
-from runner.result import ToolResult
+
+if TYPE_CHECKING:  # the sinks are chosen before pydantic's models are imported
+    from runner.result import ToolResult
 
 SINK_FORMS = "stdout, file:PATH, nats-kv:BUCKET or configmap:NAME"
 

@@ -8,10 +8,13 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.daemon import in_daemon_thread
 from runner.errors import ConfigurationError, ResultWriteError
-from runner.result import ToolResult
+
+if TYPE_CHECKING:  # the sinks are chosen before pydantic's models are imported
+    from runner.result import ToolResult
 
 
 class StdoutSink:
