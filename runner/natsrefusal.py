@@ -90,6 +90,8 @@ class Refusals:
         self._nc = nc
 
     async def record(self, e: Exception) -> None:
+        if self.first is None and isinstance(e, OSError) and self._nc is not None:
+            e = left_unread(self._nc) or e
         if self.first is None and refusal(e) is not None:
             self.first = e
         if self._nc is not None and self._nc.is_connecting:
@@ -102,3 +104,25 @@ class Refusals:
         transport = getattr(self._nc, "_transport", None)
         if transport is not None:
             transport.close()
+
+
+def left_unread(nc: Any) -> Exception | None:
+    """The ``-ERR`` a full server sent before closing, if nats-py left it unread.
+
+    The server writes INFO and ``-ERR 'maximum connections exceeded'``, then closes. nats-py
+    answers the INFO with CONNECT; the server's kernel resets the closed socket, and nats-py's
+    reader raises the reset before it looks at the line it already holds: the reason sits in
+    the reader's buffer (the kernel hands over data received before a reset first). Read from
+    there, a full server is "at its connection limit", not "cannot connect" — unless the reset
+    met nats-py's second write before the -ERR was read (docs/failure-semantics.md).
+    """
+    from nats import errors as ne
+
+    reader = getattr(getattr(nc, "_transport", None), "_io_reader", None)
+    held = bytes(getattr(reader, "_buffer", b""))
+    for line in held.split(b"\r\n"):
+        if line.startswith(b"-ERR "):
+            found = ne.Error("nats: " + line[5:].decode("utf-8", "replace")[:200])
+            if refusal(found) is not None:
+                return found
+    return None

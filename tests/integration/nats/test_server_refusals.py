@@ -9,7 +9,9 @@ a user denied every publish, a wrong password.
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,39 @@ def test_a_server_refusal_is_reported_as_what_it_is(
     assert words.lower() in out.error.lower(), out.error
     assert "cannot connect" not in out.error
     assert "wrong-pw" not in out.error + out.stderr
+
+
+def hold_the_only_connection(server: NatsServer) -> socket.socket:
+    """The server's one connection: retried until it is ours (the readiness probe's connection
+    may still count for a moment)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        held = socket.create_connection((listen_host(), server.port), timeout=10)
+        held.recv(4096)  # INFO
+        held.sendall(b'CONNECT {"user":"toolpod","pass":"s3cr3t-pw","verbose":false}\r\nPING\r\n')
+        if held.recv(100).startswith(b"PONG"):
+            return held
+        held.close()
+        time.sleep(0.1)
+    raise AssertionError("never held the server's only connection")
+
+
+FULL = ("is at its connection limit; retry when connections free up (-ERR 'maximum connections exceeded')",
+        "cannot connect to the NATS server")
+
+
+def test_a_full_server_is_exit_3_whichever_way_the_refusal_reaches_the_runner(tmp_path: Path) -> None:
+    """``max_connections: 1`` and that connection held: the server sends INFO and its -ERR,
+    then closes. Read by nats-py or left in its reader's buffer, the -ERR names the limit; when
+    the reset reaches nats-py's second write first, the socket is closed with the -ERR unread in
+    the kernel and the runner never receives it: "cannot connect". Both are exit 3, kind
+    connection — retry later (docs/failure-semantics.md)."""
+    proc, server = start_server(tmp_path, "max_connections: 1")
+    try:
+        with hold_the_only_connection(server):
+            outcomes = [run({"tool": publish(server, "o.x")}, tmp_path) for _ in range(5)]
+    finally:
+        stop(proc)
+    for out in outcomes:
+        assert (out.code, out.result["error"]["kind"]) == (3, "connection"), out.result
+        assert any(words in out.error for words in FULL), out.error
