@@ -4,9 +4,10 @@ A server that objects to what a client sent writes ``-ERR '<reason>'`` and, for 
 closes the connection. nats-py surfaces the reason in two places only: the error callback (while
 connecting, after which ``connect`` raises ``NoServersError``) and ``Client.last_error`` (once
 connected; the pending operation itself then fails as "connection closed" or a timeout). Read
-from there, a 10 KB subject, a payload over ``max_payload`` or a full server is not "cannot
-connect": the ``-ERR`` arrives before the close on the same stream, so the classification is
-the same on every run. docs/failure-semantics.md lists the rows.
+from there, a 10 KB subject or a payload over ``max_payload`` is not "cannot connect": the
+``-ERR`` arrives before the close on the same stream, so the classification is the same on every
+run. A full server is the exception: its ``-ERR`` can be lost with the socket (``left_unread``),
+exit 3 either way. docs/failure-semantics.md lists the rows.
 """
 
 from __future__ import annotations
