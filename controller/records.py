@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 SELECTOR = f"{L.NAME}={L.APP},{L.COMPONENT}=record"
 EXPIRES = "toolpod.dev/expires-at"
 DEFAULT_RETENTION_S = 600
+#: How many ids' last written records ``Records`` keeps for their next update.
+REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,11 @@ def parse(cm: dict[str, Any]) -> tuple[Record, str]:
 
 
 class Records:
-    """The records of one namespace, through the API server (no cache: any replica, any
-    process reads the same)."""
+    """The records of one namespace, through the API server: every read asks it (any replica,
+    any process reads the same). Only an update's first try starts from the record as this
+    process last claimed or wrote it, without reading it first: the write is conditional on
+    that version, so a record someone else changed meanwhile is refused (409), re-read and
+    the change applied to what it holds now (the answer's path saves a read)."""
 
     def __init__(
         self,
@@ -148,6 +154,9 @@ class Records:
     ):
         self.kube, self.namespace, self.retention_s = kube, namespace, retention_s
         self.owners = owners
+        #: id -> the record's ConfigMap as this process last claimed or wrote it (not final).
+        self._last: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def claim(self, inv: Invocation, phase: Phase = "Running") -> tuple[Record, bool]:
         """(record, created): create the invocation's record, or read the existing one;
@@ -159,6 +168,7 @@ class Records:
         existing, existing_digest = parse(cm)
         if not created and existing_digest != dig:
             raise _conflict(inv_id, self.namespace)
+        self._remember(inv_id, cm, existing)
         return existing, created
 
     def existing(self, inv: Invocation) -> Record | None:
@@ -186,23 +196,42 @@ class Records:
         return self._update(inv_id, lambda rec: rec if rec.final else finished(rec, outcome))
 
     def _update(self, inv_id: str, change: Callable[[Record], Record]) -> Record:
-        for _ in range(5):
-            cm = self.kube.get("v1", "ConfigMap", self.namespace, name(inv_id))
+        with self._lock:
+            remembered = self._last.pop(inv_id, None)
+        for _ in range(6):
+            cm = remembered or self.kube.get("v1", "ConfigMap", self.namespace, name(inv_id))
             if cm is None:
                 raise NotFound(404, "NotFound", f"record of invocation '{inv_id}' is gone")
             rec, dig = parse(cm)
             new = change(rec)
+            if new == rec and remembered:  # nothing to write: say what the record holds now
+                remembered = None
+                continue
             if new == rec:
                 return rec
             body = manifest(new, dig, self.retention_s, owners=self.owners)
             # resourceVersion makes the patch conditional: a concurrent writer -> 409, re-read.
             body["metadata"]["resourceVersion"] = cm["metadata"]["resourceVersion"]
             try:
-                self.kube.merge_patch("v1", "ConfigMap", self.namespace, name(inv_id), body)
-                return new
+                written = self.kube.merge_patch(
+                    "v1", "ConfigMap", self.namespace, name(inv_id), body
+                )
             except Conflict:
+                remembered = None
                 continue
+            self._remember(inv_id, written, new)
+            return new
         raise Conflict(409, "Conflict", f"record of invocation '{inv_id}' keeps changing")
+
+    def _remember(self, inv_id: str, cm: dict[str, Any], rec: Record) -> None:
+        """Keep what the next update of this id starts from; a final record changes no more.
+        At most ``REMEMBERED`` ids (oldest forgotten: their update reads first)."""
+        if rec.final:
+            return
+        with self._lock:  # claims and finishes of different ids run on different threads
+            self._last[inv_id] = cm
+            while len(self._last) > REMEMBERED:
+                self._last.pop(next(iter(self._last)))
 
     def list(self, execution_id: str | None = None) -> list[Record]:
         """Every record of the namespace, or those of one execution, oldest first."""
@@ -218,6 +247,8 @@ class Records:
         return sum(self.kube.delete("v1", "ConfigMap", self.namespace, n) for n in doomed)
 
     def delete(self, inv_id: str) -> None:
+        with self._lock:
+            self._last.pop(inv_id, None)
         self.kube.delete("v1", "ConfigMap", self.namespace, name(inv_id))
 
 
