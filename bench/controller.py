@@ -256,10 +256,12 @@ def setup(kube: Kube, ns: str, server: Any, result_bytes: int) -> None:
 
 def local_settings(env: dict[str, str], ns: str) -> Settings:
     """The controller's settings for the benchmarks' kind cluster: production settings (pod
-    network, the `kubernetes` Service) and the runner image loaded into the cluster."""
+    network, the `kubernetes` Service) and the runner image loaded into the cluster
+    (``TOOLPOD_RUNNER_IMAGE``, default ``toolpod-runner:dev``)."""
+    image = os.environ.get("TOOLPOD_RUNNER_IMAGE") or env.get("TOOLPOD_RUNNER_IMAGE")
     return Settings(
         namespace=ns,
-        image=env.get("TOOLPOD_RUNNER_IMAGE", "toolpod-runner:dev"),
+        image=image or "toolpod-runner:dev",
         image_pull_policy="Never",
     )
 
