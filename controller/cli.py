@@ -121,7 +121,19 @@ def timeout_option(default: float | None) -> Callable[[F], F]:
 
 
 def _client(o: dict[str, Any], timeout: float | None = None) -> Toolpod:
-    """The client the options describe; the shared watches must list within ``timeout``."""
+    """The client the options describe; the shared watches must list within ``timeout``.
+
+    The watchdog is armed only now, once the client exists: ``timeout`` bounds the wait for
+    the API server, not the local work before it (imports, reading the kubeconfig), which a
+    loaded machine can stretch past a short timeout — a broken kubeconfig must still be
+    reported as what it is (exit 2), never as "no answer" (exit 3)."""
+    tp = _build_client(o, timeout)
+    if timeout:
+        _watchdogs.append(_watchdog(click.get_current_context().info_name or "toolpod", timeout))
+    return tp
+
+
+def _build_client(o: dict[str, Any], timeout: float | None) -> Toolpod:
     overrides = {
         k: v
         for k, v in {
@@ -208,8 +220,6 @@ def guarded(fn: F) -> F:
     command ends within its ``timeout`` even when the API server never answers."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        timeout = kwargs.get("timeout")
-        watchdog = _watchdog(fn.__name__, timeout) if timeout else None
         try:
             return fn(*args, **kwargs)
         except (ControllerError, ToolpodError) as e:
@@ -219,11 +229,15 @@ def guarded(fn: F) -> F:
         except Exception as e:  # a bug: still one line, no traceback
             _fail(f"internal error ({type(e).__name__}: {e}); please report it", EXIT_CRASH)
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            while _watchdogs:
+                _watchdogs.pop().cancel()
 
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+#: The running command's watchdog, armed by ``_client`` and disarmed by ``guarded``.
+_watchdogs: list[threading.Timer] = []
 
 
 def _watchdog(verb: str, seconds: float) -> threading.Timer:

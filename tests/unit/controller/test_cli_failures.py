@@ -103,4 +103,6 @@ def test_a_silent_api_server_ends_within_the_timeout(
 ) -> None:
     code, out, err, took = toolpod(tmp_path, silent, verb)
     assert_one_line(code, 3, out, err)
-    assert took < TIMEOUT_S + 5
+    # The timeout counts from when the client exists (imports and the kubeconfig come first,
+    # and take seconds on a loaded machine); a hang is forever (the run's own bound is 180 s).
+    assert took < TIMEOUT_S + 30
