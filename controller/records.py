@@ -6,7 +6,8 @@ One ConfigMap per invocation, ``toolpod-<id>-record`` in the invocation's namesp
     data.record.json   the invocation record of docs/service.md (phase, exit_code, result, ...)
     data.digest        sha256 of the invocation as validated: the same id with another
                        invocation is a conflict, the same one attaches
-    annotations        toolpod.dev/expires-at (RFC 3339) once finished
+    annotations        toolpod.dev/expires-at (RFC 3339) once finished;
+                       toolpod.dev/queued-alive while a live replica's queue holds it
 
 Created *before* the Job (``claim``: create, 409 = read it), so the first submitter of an id
 wins across processes and replicas, and a record that is already final answers for the id
@@ -38,6 +39,7 @@ Phase = Literal["Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 SELECTOR = f"{L.NAME}={L.APP},{L.COMPONENT}=record"
 EXPIRES = "toolpod.dev/expires-at"
+QUEUED_ALIVE = "toolpod.dev/queued-alive"
 DEFAULT_RETENTION_S = 600
 #: How many ids' last written records ``Records`` keeps for their next update.
 REMEMBERED = 4096
@@ -195,6 +197,20 @@ class Records:
         process or another replica, reads back what the first wrote)."""
         return self._update(inv_id, lambda rec: rec if rec.final else finished(rec, outcome))
 
+    def abandon(self, inv_id: str, outcome: Outcome) -> Record:
+        """Finish a record only while it is still Queued (one that was set Running since is
+        being started: it is left alone); what the record is afterwards."""
+
+        def change(rec: Record) -> Record:
+            return finished(rec, outcome) if rec.phase == "Queued" else rec
+
+        return self._update(inv_id, change)
+
+    def touch(self, inv_id: str) -> None:
+        """Mark a queued record alive now (its replica's heartbeat)."""
+        patch = {"metadata": {"annotations": {QUEUED_ALIVE: now()}}}
+        self.kube.merge_patch("v1", "ConfigMap", self.namespace, name(inv_id), patch)
+
     def _update(self, inv_id: str, change: Callable[[Record], Record]) -> Record:
         with self._lock:
             remembered = self._last.pop(inv_id, None)
@@ -277,6 +293,11 @@ def list_in(kube: Kube, namespaces: Iterable[str]) -> list[dict[str, Any]]:
         items, _ = kube.list("v1", "ConfigMap", ns, SELECTOR)
         found += items
     return found
+
+
+def queued_alive_at(cm: dict[str, Any]) -> str | None:
+    """When a live replica last marked this queued record alive (None: never)."""
+    return _annotation(cm, QUEUED_ALIVE)
 
 
 def expired(cm: dict[str, Any]) -> bool:

@@ -2,9 +2,12 @@
 
 config.py     ServeConfig (flags and TOOLPOD_* env)
 app.py        the FastAPI routes, access log, OpenAPI from the runner's models
-core.py       per-namespace executors, backpressure, driving invocations to their record
+core.py       backpressure, driving invocations to their record
+executors.py  one executor per namespace served, made lazily, the idle ones evicted
 admission.py  the in-flight cap and the FIFO queue (pure)
-recovery.py   a restarted service adopts running invocations; expired records swept
+recovery.py   a restarted service adopts running invocations; a POST takes over a dead
+              replica's half-submitted one
+orphans.py    what nobody comes back for finished (QueueLost...); expired records swept
 auth.py       TokenReview + SubjectAccessReview
 errors.py     exceptions -> docs/service.md error bodies
 metrics.py    Prometheus metrics

@@ -82,3 +82,7 @@ class Admission(Generic[K, V]):
 
     def is_queued(self, key: K) -> bool:
         return key in self._queue
+
+    def queued_keys(self) -> list[K]:
+        """The queued items' keys, oldest first (a copy)."""
+        return list(self._queue)

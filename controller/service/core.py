@@ -8,9 +8,9 @@ front of them, and every invocation it starts driven to its final record.
             Job) ─▶ the slot goes to the oldest queued invocation
     GET ─▶ the record (the cluster's, so any replica answers); ``wait`` waits for the outcome
 
-Executors are made lazily per namespace (sharing one API client) and the least recently used
-one without in-flight invocations is closed beyond ``max_namespaces``. After a restart the
-records still ``Running`` are adopted: their Jobs are watched again and finish as usual.
+Executors are made lazily per namespace (``executors``). What other processes
+left (a restart's running invocations, a dead replica's half-submitted ones) is taken over by
+``recovery``; what nobody comes back for is finished by ``orphans``.
 """
 
 from __future__ import annotations
@@ -20,20 +20,21 @@ import contextlib
 import functools
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from controller import records
 from controller.executors.base import InvocationNotFound
 from controller.executors.kubernetes import KubernetesExecutor, cancelled
 from controller.k8s import Kube
 from controller.outcome import Observed, Outcome, synthetic
 from controller.records import Record
+from controller.service import recovery
 from controller.service.admission import Admission, Slot
 from controller.service.config import ServeConfig
 from controller.service.errors import HttpError
+from controller.service.executors import Executors
 from controller.service.metrics import Metrics
 from runner.spec.invocation import Invocation
 from runner.telemetry import span
@@ -50,13 +51,13 @@ class Core:
         self.admission: Admission[Key, Invocation] = Admission(
             config.max_in_flight, config.max_queued
         )
-        self._executors: OrderedDict[str, KubernetesExecutor] = OrderedDict()
         #: Invocations this replica drives, set once each has its final record.
         self._done: dict[Key, asyncio.Event] = {}
         self._accepted: dict[Key, float] = {}
         #: Requests of this replica between reserving a slot and claiming the id.
         self._claiming: Counter[Key] = Counter()
         self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="toolpod-serve")
+        self.executors = Executors(config, client, self._pool, self._busy_namespaces)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.ready = False
 
@@ -65,19 +66,10 @@ class Core:
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
 
     def executor(self, ns: str) -> KubernetesExecutor:
-        ex = self._executors.get(ns)
-        if ex is None:
-            settings = self.config.settings.with_(namespace=ns)
-            ex = self._executors[ns] = KubernetesExecutor(settings, client=self.client)
-            self._evict()
-        self._executors.move_to_end(ns)
-        return ex
+        return self.executors.get(ns)
 
-    def _evict(self) -> None:
-        busy = {ns for ns, _ in self._done} | {ns for ns, _ in self._accepted}
-        idle = [ns for ns in self._executors if ns not in busy]
-        while len(self._executors) > self.config.max_namespaces and idle:
-            self._pool.submit(self._executors.pop(idle.pop(0)).close)
+    def _busy_namespaces(self) -> set[str]:
+        return {ns for ns, _ in self._done} | {ns for ns, _ in self._accepted}
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -100,7 +92,7 @@ class Core:
             self._claiming[key] -= 1
             if not self._claiming[key]:
                 del self._claiming[key]
-        if not created and not self._left_behind(key, record):
+        if not created and not recovery.left_behind(self, key, record):
             self.admission.release(slot)
             return record
         self._done[key], self._accepted[key] = asyncio.Event(), time.monotonic()
@@ -112,34 +104,8 @@ class Core:
         if created:
             await self._start_or_undo(ex, key, inv)
         else:
-            record = await self._take_over(ex, key, inv, record)
+            record = await recovery.take_over(self, ex, key, inv, record)
         return record
-
-    def _left_behind(self, key: Key, record: Record) -> bool:
-        """A record no one here drives that a resubmission may start: Queued (a replica that
-        died took its queue along; a Queued record never has a Job), or Running younger than
-        the Jobs' TTL (a replica died between claiming the id and creating or resuming the
-        Job; had a Job existed and finished, its record would be final or the Job is still
-        there). Starting attaches to an existing Job (409) and resumes a suspended one, so a
-        live replica's invocation is watched twice, never run twice."""
-        if record.final or self.driving(key) or key in self._claiming:
-            return False  # finished, or a request of this replica is submitting it now
-        ttl = self.config.settings.ttl_after_finished_s
-        return record.phase == "Queued" or records.age_s(record) < ttl
-
-    async def _take_over(
-        self, ex: KubernetesExecutor, key: Key, inv: Invocation, rec: Record
-    ) -> Record:
-        """Start (or attach to) the Job of a left-behind record; the record is not ours to
-        delete when that fails: release the slot and let the caller retry."""
-        try:
-            if rec.phase == "Queued":
-                rec = await self.call(ex.records.set_phase, key[1], "Running")
-            await self._start(ex, key, inv)
-        except BaseException:
-            self._release(key)
-            raise
-        return rec
 
     def _busy(self) -> HttpError:
         a = self.admission
@@ -149,14 +115,14 @@ class Core:
     async def _start_or_undo(self, ex: KubernetesExecutor, key: Key, inv: Invocation) -> None:
         """Start now; when that fails the record goes too, so the caller's retry can run."""
         try:
-            await self._start(ex, key, inv)
+            await self.start_job(ex, key, inv)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.call(ex.records.delete, key[1])
-            self._release(key)
+            self.release(key)
             raise
 
-    async def _start(self, ex: KubernetesExecutor, key: Key, inv: Invocation) -> None:
+    async def start_job(self, ex: KubernetesExecutor, key: Key, inv: Invocation) -> None:
         tool = inv.tool
         attrs = {"execution_id": inv.execution_id, "namespace": key[0], "kind": tool.kind}
         with span("toolpod.submit", **attrs):
@@ -172,7 +138,7 @@ class Core:
             else:
                 self._count(key, f.result())
             self._signal(key)  # waiters have their answer now; the slot follows the Job
-            self._spawn(self._free_when_cleaned(ex, key))
+            self.spawn(self._free_when_cleaned(ex, key))
 
         asyncio.wrap_future(fut).add_done_callback(done)
 
@@ -180,7 +146,7 @@ class Core:
         cleaned = ex.cleaned(key[1])
         if cleaned is not None:
             await asyncio.wrap_future(cleaned)
-        self._release(key)
+        self.release(key)
 
     def _count(self, key: Key, outcome: Outcome) -> None:
         tool = outcome.result.get("tool") or {}
@@ -189,12 +155,12 @@ class Core:
         if key in self._accepted:
             self.metrics.submit_to_result.observe(time.monotonic() - self._accepted[key])
 
-    def _release(self, key: Key) -> None:
+    def release(self, key: Key) -> None:
         """An invocation of this replica finished: wake its waiters, free its slot."""
         self._signal(key)
         nxt = self.admission.done()
         if nxt is not None:
-            self._spawn(self._start_queued(*nxt))
+            self.spawn(self._start_queued(*nxt))
         self._gauges()
 
     def _signal(self, key: Key) -> None:
@@ -205,16 +171,16 @@ class Core:
 
     def _pump(self) -> None:
         while (nxt := self.admission.take_free()) is not None:
-            self._spawn(self._start_queued(*nxt))
+            self.spawn(self._start_queued(*nxt))
 
     async def _start_queued(self, key: Key, inv: Invocation) -> None:
         ex = self.executor(key[0])
         try:
             record = await self.call(ex.records.set_phase, key[1], "Running")
             if record.final:  # cancelled through another replica while it waited here
-                self._release(key)
+                self.release(key)
                 return
-            await self._start(ex, key, inv)
+            await self.start_job(ex, key, inv)
         except Exception as e:
             log.error("queued invocation %s/%s could not start", *key, exc_info=e)
             msg = f"the invocation could not be started: {e}"
@@ -222,9 +188,9 @@ class Core:
             outcome.result["invocation_id"] = key[1]
             with contextlib.suppress(Exception):
                 await self.call(ex.records.finish, key[1], outcome)
-            self._release(key)
+            self.release(key)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -274,12 +240,7 @@ class Core:
 
     async def start(self) -> None:
         """Become ready in the background (``recovery``); until then requests get 503."""
-        from controller.service import recovery
-
-        self._spawn(recovery.become_ready(self))
-
-    def spawn(self, coro: Any) -> None:
-        self._spawn(coro)
+        self.spawn(recovery.become_ready(self))
 
     def adopt(self, ex: KubernetesExecutor, key: Key, fut: Future[Outcome]) -> None:
         """Drive an invocation a previous process started (it counts against the cap)."""
@@ -290,15 +251,16 @@ class Core:
     def driving(self, key: Key) -> bool:
         return key in self._done
 
+    def claiming(self, key: Key) -> bool:
+        """A request of this replica is between reserving a slot and claiming the id."""
+        return key in self._claiming
+
     def synced(self) -> bool:
         """Ready, and every namespace's watches have listed (never blocks)."""
-        trackers = [ex._tracker for ex in self._executors.values() if ex._tracker is not None]
-        listed = all(inf.synced.is_set() for t in trackers for inf in t.informers)
-        return self.ready and listed
+        return self.ready and self.executors.synced()
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for ex in self._executors.values():
-            ex.close()
+        self.executors.close()
         self._pool.shutdown(wait=False)

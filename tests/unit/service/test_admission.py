@@ -62,3 +62,11 @@ def test_an_unused_reservation_is_given_back() -> None:
     assert slot is Slot.QUEUE
     a.release(slot)
     assert a.queued == 0
+
+
+def test_the_queued_keys_are_what_the_queue_holds_oldest_first() -> None:
+    a = filled(2, 2)
+    assert a.queued_keys() == ["q0", "q1"]
+    a.cancel("q0")
+    a.done()  # q1 takes a slot
+    assert a.queued_keys() == []

@@ -1,0 +1,141 @@
+"""Orphans: invocations whose record no live replica will ever finish, finished as ``Failed``
+with the reason (docs/service.md, "A replica that dies mid-submission"). Once a minute every
+replica lists the records it serves, finishes the orphans nobody came back for and deletes the
+expired records:
+
+    Running, no Job or a suspended one, older than ORPHAN_AGE_S
+        its submitter died between claiming the id and resuming the Job: ``Deleted`` (no Job)
+        or ``NeverStarted`` (the suspended Job is deleted first, so it cannot start later)
+    Queued, not heartbeated for ABANDONED_AFTER_S
+        the replica whose in-memory queue held it died: ``QueueLost``. A live replica
+        heartbeats its queued records every HEARTBEAT_S (an annotation), so a long queue on a
+        healthy replica is never taken for a dead one's
+
+A retried POST of the same invocation (``recovery.take_over``) starts such a record before
+the reaper does; whichever writes first wins (records are written conditionally), so an
+invocation is either run or finished here, never both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from controller import records
+from controller.outcome import Observed, synthetic
+from controller.records import Record
+
+if TYPE_CHECKING:
+    from controller.service.core import Core
+
+log = logging.getLogger("toolpod.service")
+#: A Running record this old without a Job lost it (nobody collected it before its TTL).
+ORPHAN_AGE_S = 120
+#: A Queued record not heartbeated for this long was in the queue of a replica that died.
+ABANDONED_AFTER_S = 120
+HEARTBEAT_S = 30
+LOST = "the Job was gone before its outcome was collected; no result was kept"
+NEVER_STARTED = (
+    "the replica that submitted it stopped before its Job started, and the submitter did not "
+    "retry; it never ran: submit it again"
+)
+QUEUE_LOST = (
+    "the replica that queued it stopped before starting it, and the submitter did not retry "
+    f"within {ABANDONED_AFTER_S} s; it never ran: submit it again under a new id"
+)
+
+
+def served_records(core: Core) -> list[dict[str, Any]]:
+    """The records of the namespaces this service serves: only its watched ones when it is
+    told to serve no other (its RBAC may not reach further), else the whole cluster's."""
+    if core.config.only_watched:
+        return records.list_in(core.kube, core.config.namespaces)
+    return records.list_everywhere(core.kube)
+
+
+def suspended(job: dict[str, Any]) -> bool:
+    return bool((job.get("spec") or {}).get("suspend"))
+
+
+def abandoned(record: Record, alive_at: str | None, driven_here: bool, now: datetime) -> bool:
+    """The pure rule: a Queued record that no request of this replica holds and that nobody
+    heartbeated (or created) for longer than ABANDONED_AFTER_S."""
+    if record.phase != "Queued" or driven_here:
+        return False
+    last = max(_at(record.created_at), _at(alive_at or record.created_at))
+    return (now - last).total_seconds() > ABANDONED_AFTER_S
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def reap_one(core: Core, record: Record, job: dict[str, Any] | None) -> None:
+    """Finish a Running orphan older than ORPHAN_AGE_S: no Job (gone, or never made), or a Job
+    its submitter never resumed (deleted first, so it cannot start after its record is final)."""
+    if records.age_s(record) <= ORPHAN_AGE_S:
+        return
+    ex = core.executor(record.namespace)
+    reason, message = ("Deleted", LOST) if job is None else ("NeverStarted", NEVER_STARTED)
+    if job is not None:
+        await core.call(core.kube.delete, "batch/v1", "Job", record.namespace, record.job or "")
+    outcome = synthetic(Observed(job_deleted=True), "error", "job_failed", reason, message)
+    outcome.result["invocation_id"] = record.id
+    await core.call(ex.records.finish, record.id, outcome)
+
+
+async def reap_queued(core: Core, record: Record) -> None:
+    """Finish an abandoned Queued record — only while it is still Queued: a retried POST that
+    set it Running first has started it."""
+    outcome = synthetic(Observed(), "error", "job_failed", "QueueLost", QUEUE_LOST)
+    outcome.result["invocation_id"] = record.id
+    done = await core.call(core.executor(record.namespace).records.abandon, record.id, outcome)
+    if done.phase == "Failed" and done.reason == "QueueLost":
+        log.warning("invocation %s/%s: %s", record.namespace, record.id, QUEUE_LOST)
+
+
+async def reap_orphans(core: Core, cms: list[dict[str, Any]]) -> None:
+    """The once-a-minute pass over records nobody here drives: Running ones whose Job is
+    missing or suspended, abandoned Queued ones (a healthy Job is left to whoever drives it)."""
+    now = datetime.now(UTC)
+    for cm in cms:
+        record = records.parse(cm)[0]
+        key = (record.namespace, record.id)
+        if abandoned(record, records.queued_alive_at(cm), core.driving(key), now):
+            await reap_queued(core, record)
+        if record.phase != "Running" or core.driving(key):
+            continue
+        tracker = await core.call(core.executor(record.namespace).tracker)
+        obs = tracker.observed(record.id)
+        job = None if obs is None else obs.job
+        if job is None or suspended(job):
+            await reap_one(core, record, job)
+
+
+async def sweep_forever(core: Core) -> None:
+    while True:
+        await asyncio.sleep(core.config.sweep_every_s)
+        try:
+            cms = await core.call(served_records, core)
+            await reap_orphans(core, cms)
+            for cm in cms:
+                if records.expired(cm):
+                    meta = cm["metadata"]
+                    await core.call(
+                        core.kube.delete, "v1", "ConfigMap", meta["namespace"], meta["name"]
+                    )
+        except Exception as e:  # the next round tries again
+            log.warning("sweeping expired records failed: %s", e)
+
+
+async def heartbeat_forever(core: Core) -> None:
+    """Every HEARTBEAT_S, mark this replica's queued records alive (one PATCH each), so no
+    replica's reaper takes them for a dead replica's."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        for ns, inv_id in core.admission.queued_keys():
+            with contextlib.suppress(Exception):  # gone or cancelled meanwhile; next round
+                await core.call(core.executor(ns).records.touch, inv_id)

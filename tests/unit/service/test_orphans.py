@@ -1,0 +1,41 @@
+"""When a Queued record is abandoned (controller/service/orphans.py, the pure rule): a replica
+that died took its in-memory queue along, and the submitter never retried. A live replica
+heartbeats its queued records, so only the silence of ABANDONED_AFTER_S counts — never the
+time an invocation has waited in a long queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controller.records import Record
+from controller.service.orphans import ABANDONED_AFTER_S, abandoned
+
+NOW = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+
+
+def ago(s: float) -> str:
+    return (NOW - timedelta(seconds=s)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+LONG, SHORT = ago(ABANDONED_AFTER_S + 1), ago(ABANDONED_AFTER_S - 1)
+# (case, phase, created, heartbeat, driven here) -> abandoned
+CASES = [
+    ("queued, never heartbeated, older than the bound", "Queued", LONG, None, False, True),
+    ("queued, never heartbeated, younger than the bound", "Queued", SHORT, None, False, False),
+    ("queued long ago but heartbeated recently: a live replica's long queue", "Queued", ago(3600), ago(10), False, False),
+    ("queued long ago, last heartbeat past the bound: its replica died", "Queued", ago(3600), LONG, False, True),
+    ("queued in this replica's own queue", "Queued", ago(3600), None, True, False),
+    ("running: the Running orphan rule applies, not this one", "Running", ago(3600), None, False, False),
+    ("final records are never touched", "Failed", ago(3600), None, False, False),
+    ("final records are never touched (cancelled)", "Cancelled", ago(3600), None, False, False),
+]
+
+
+@pytest.mark.parametrize(("case", "phase", "created", "alive", "here", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_a_queued_record_is_abandoned_only_after_a_silence_of_the_bound(
+    case: str, phase: str, created: str, alive: str | None, here: bool, expected: bool
+) -> None:
+    record = Record("inv-1", "ns", phase, created_at=created)  # type: ignore[arg-type]
+    assert abandoned(record, alive, here, NOW) is expected
