@@ -7,7 +7,8 @@ One ConfigMap per invocation, ``toolpod-<id>-record`` in the invocation's namesp
     data.digest        sha256 of the invocation as validated: the same id with another
                        invocation is a conflict, the same one attaches
     annotations        toolpod.dev/expires-at (RFC 3339) once finished;
-                       toolpod.dev/queued-alive while a live replica's queue holds it
+                       toolpod.dev/alive-at when a live replica last vouched for it (its
+                       queue's heartbeat, the moment it was set Running)
 
 Created *before* the Job (``claim``: create, 409 = read it), so the first submitter of an id
 wins across processes and replicas, and a record that is already final answers for the id
@@ -39,7 +40,7 @@ Phase = Literal["Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 FINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 SELECTOR = f"{L.NAME}={L.APP},{L.COMPONENT}=record"
 EXPIRES = "toolpod.dev/expires-at"
-QUEUED_ALIVE = "toolpod.dev/queued-alive"
+ALIVE = "toolpod.dev/alive-at"
 DEFAULT_RETENTION_S = 600
 #: How many ids' last written records ``Records`` keeps for their next update.
 REMEMBERED = 4096
@@ -189,8 +190,13 @@ class Records:
         return None if cm is None else parse(cm)[0]
 
     def set_phase(self, inv_id: str, phase: Phase) -> Record:
-        """Queued -> Running (never over a final record: a cancelled one stays so)."""
-        return self._update(inv_id, lambda rec: rec if rec.final else replace(rec, phase=phase))
+        """Queued -> Running (never over a final record: a cancelled one stays so), stamped
+        alive: a record queued long ago is not an orphan the moment it starts."""
+
+        def change(rec: Record) -> Record:
+            return rec if rec.final else replace(rec, phase=phase)
+
+        return self._update(inv_id, change, alive=True)
 
     def finish(self, inv_id: str, outcome: Outcome) -> Record:
         """Write the final record once; the first writer wins (every later one, in this
@@ -208,10 +214,12 @@ class Records:
 
     def touch(self, inv_id: str) -> None:
         """Mark a queued record alive now (its replica's heartbeat)."""
-        patch = {"metadata": {"annotations": {QUEUED_ALIVE: now()}}}
+        patch = {"metadata": {"annotations": {ALIVE: now()}}}
         self.kube.merge_patch("v1", "ConfigMap", self.namespace, name(inv_id), patch)
 
-    def _update(self, inv_id: str, change: Callable[[Record], Record]) -> Record:
+    def _update(
+        self, inv_id: str, change: Callable[[Record], Record], alive: bool = False
+    ) -> Record:
         with self._lock:
             remembered = self._last.pop(inv_id, None)
         for _ in range(6):
@@ -226,6 +234,8 @@ class Records:
             if new == rec:
                 return rec
             body = manifest(new, dig, self.retention_s, owners=self.owners)
+            if alive:
+                body["metadata"]["annotations"][ALIVE] = now()
             # resourceVersion makes the patch conditional: a concurrent writer -> 409, re-read.
             body["metadata"]["resourceVersion"] = cm["metadata"]["resourceVersion"]
             try:
@@ -295,9 +305,9 @@ def list_in(kube: Kube, namespaces: Iterable[str]) -> list[dict[str, Any]]:
     return found
 
 
-def queued_alive_at(cm: dict[str, Any]) -> str | None:
-    """When a live replica last marked this queued record alive (None: never)."""
-    return _annotation(cm, QUEUED_ALIVE)
+def alive_at(cm: dict[str, Any]) -> str | None:
+    """When a live replica last vouched for this record (None: never since its claim)."""
+    return _annotation(cm, ALIVE)
 
 
 def expired(cm: dict[str, Any]) -> bool:

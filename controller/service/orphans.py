@@ -3,13 +3,18 @@ with the reason (docs/service.md, "A replica that dies mid-submission"). Once a 
 replica lists the records it serves, finishes the orphans nobody came back for and deletes the
 expired records:
 
-    Running, no Job or a suspended one, older than ORPHAN_AGE_S
-        its submitter died between claiming the id and resuming the Job: ``Deleted`` (no Job)
-        or ``NeverStarted`` (the suspended Job is deleted first, so it cannot start later)
-    Queued, not heartbeated for ABANDONED_AFTER_S
-        the replica whose in-memory queue held it died: ``QueueLost``. A live replica
-        heartbeats its queued records every HEARTBEAT_S (an annotation), so a long queue on a
-        healthy replica is never taken for a dead one's
+    Running, no Job or a suspended one, silent for ORPHAN_AGE_S
+        its submitter died between claiming the id (or setting a queued one Running) and
+        resuming the Job: ``Deleted`` (no Job) or ``NeverStarted`` (the suspended Job is
+        deleted first, so it cannot start later)
+    Queued, silent for ABANDONED_AFTER_S
+        the replica whose in-memory queue held it died: ``QueueLost``
+
+*Silent*: no sign of life since the later of its claim and ``toolpod.dev/alive-at``, which a
+live replica stamps on its queued records every HEARTBEAT_S and when it sets one Running. So a
+long queue on a healthy replica is never taken for a dead one's, nor is an invocation that
+waited long in it taken for an orphan while its Job is being created (any other replica's pass
+did so, and deleted the suspended Job: the load suite, e2e/chaos).
 
 A retried POST of the same invocation (``recovery.take_over``) starts such a record before
 the reaper does; whichever writes first wins (records are written conditionally), so an
@@ -60,23 +65,36 @@ def suspended(job: dict[str, Any]) -> bool:
     return bool((job.get("spec") or {}).get("suspend"))
 
 
+def silent_s(record: Record, alive_at: str | None, now: datetime) -> float:
+    """Seconds since the last sign of life: its claim, or a live replica's stamp."""
+    last = max(_at(record.created_at), _at(alive_at or record.created_at))
+    return (now - last).total_seconds()
+
+
 def abandoned(record: Record, alive_at: str | None, driven_here: bool, now: datetime) -> bool:
-    """The pure rule: a Queued record that no request of this replica holds and that nobody
-    heartbeated (or created) for longer than ABANDONED_AFTER_S."""
+    """The pure rule: a Queued record that no request of this replica holds, silent for
+    longer than ABANDONED_AFTER_S."""
     if record.phase != "Queued" or driven_here:
         return False
-    last = max(_at(record.created_at), _at(alive_at or record.created_at))
-    return (now - last).total_seconds() > ABANDONED_AFTER_S
+    return silent_s(record, alive_at, now) > ABANDONED_AFTER_S
+
+
+def orphaned(record: Record, alive_at: str | None, now: datetime) -> bool:
+    """The pure rule's other half: a Running record (whose Job is missing or suspended)
+    silent for longer than ORPHAN_AGE_S."""
+    return record.phase == "Running" and silent_s(record, alive_at, now) > ORPHAN_AGE_S
 
 
 def _at(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-async def reap_one(core: Core, record: Record, job: dict[str, Any] | None) -> None:
-    """Finish a Running orphan older than ORPHAN_AGE_S: no Job (gone, or never made), or a Job
-    its submitter never resumed (deleted first, so it cannot start after its record is final)."""
-    if records.age_s(record) <= ORPHAN_AGE_S:
+async def reap_one(
+    core: Core, record: Record, job: dict[str, Any] | None, alive_at: str | None
+) -> None:
+    """Finish a Running orphan: no Job (gone, or never made), or a Job its submitter never
+    resumed (deleted first, so it cannot start after its record is final)."""
+    if not orphaned(record, alive_at, datetime.now(UTC)):
         return
     ex = core.executor(record.namespace)
     reason, message = ("Deleted", LOST) if job is None else ("NeverStarted", NEVER_STARTED)
@@ -104,7 +122,7 @@ async def reap_orphans(core: Core, cms: list[dict[str, Any]]) -> None:
     for cm in cms:
         record = records.parse(cm)[0]
         key = (record.namespace, record.id)
-        if abandoned(record, records.queued_alive_at(cm), core.driving(key), now):
+        if abandoned(record, records.alive_at(cm), core.driving(key), now):
             await reap_queued(core, record)
         if record.phase != "Running" or core.driving(key):
             continue
@@ -112,7 +130,7 @@ async def reap_orphans(core: Core, cms: list[dict[str, Any]]) -> None:
         obs = tracker.observed(record.id)
         job = None if obs is None else obs.job
         if job is None or suspended(job):
-            await reap_one(core, record, job)
+            await reap_one(core, record, job, records.alive_at(cm))
 
 
 async def sweep_forever(core: Core) -> None:

@@ -31,7 +31,7 @@ async def become_ready(core: Core) -> None:
             for ns in core.config.namespaces:
                 await core.call(core.executor(ns).tracker)
             for cm in await core.call(orphans.served_records, core):
-                await adopt(core, records.parse(cm)[0])
+                await adopt(core, records.parse(cm)[0], records.alive_at(cm))
             break
         except Exception as e:  # the API server is not there yet: try again
             log.warning("not ready yet: %s", e)
@@ -42,18 +42,18 @@ async def become_ready(core: Core) -> None:
     core.spawn(orphans.heartbeat_forever(core))
 
 
-async def adopt(core: Core, record: Record) -> None:
+async def adopt(core: Core, record: Record, alive_at: str | None = None) -> None:
     """Watch a running invocation's Job again (one that cannot be is logged, not fatal: its
     namespace may be going away)."""
     if record.phase != "Running" or core.driving((record.namespace, record.id)):
         return
     try:
-        await _adopt_running(core, record)
+        await _adopt_running(core, record, alive_at)
     except Exception as e:
         log.warning("invocation %s/%s not adopted: %s", record.namespace, record.id, e)
 
 
-async def _adopt_running(core: Core, record: Record) -> None:
+async def _adopt_running(core: Core, record: Record, alive_at: str | None) -> None:
     ex = core.executor(record.namespace)
     tracker = await core.call(ex.tracker)
     obs = tracker.observed(record.id)
@@ -61,7 +61,7 @@ async def _adopt_running(core: Core, record: Record) -> None:
     if job is None or orphans.suspended(job):
         # Its submitter died before the Job ran: the retried POST starts it (take_over);
         # past ORPHAN_AGE_S nobody will, and the record says so.
-        await orphans.reap_one(core, record, job)
+        await orphans.reap_one(core, record, job, alive_at)
         return
     core.adopt(ex, (record.namespace, record.id), await core.call(ex.outcome, record.id))
 

@@ -73,6 +73,13 @@ CASES = [
         ("Queued", None),
     ),
     (
+        "queued an hour, set Running just before the pass (its Job being made): no orphan",
+        3600,
+        set_running,
+        nothing,
+        ("Running", None),
+    ),
+    (
         "set Running by a retried POST after the pass read it Queued: left to it",
         3600,
         nothing,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controller.records import Record
-from controller.service.orphans import ABANDONED_AFTER_S, abandoned
+from controller.service.orphans import ABANDONED_AFTER_S, ORPHAN_AGE_S, abandoned, orphaned
 
 NOW = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
 
@@ -39,3 +39,20 @@ def test_a_queued_record_is_abandoned_only_after_a_silence_of_the_bound(
 ) -> None:
     record = Record("inv-1", "ns", phase, created_at=created)  # type: ignore[arg-type]
     assert abandoned(record, alive, here, NOW) is expected
+
+
+# (case, created, stamped alive) -> orphaned (a Running record whose Job is missing or suspended)
+RUNNING = [
+    ("claimed and silent past the bound: its submitter died", ago(ORPHAN_AGE_S + 1), None, True),
+    ("claimed just now: its Job is being made", ago(5), None, False),
+    ("queued an hour, set Running 5 s ago: its Job is being made, not an orphan", ago(3600), ago(5), False),
+    ("set Running past the bound and still no Job: orphan", ago(3600), ago(ORPHAN_AGE_S + 1), True),
+]
+
+
+@pytest.mark.parametrize(("case", "created", "alive", "expected"), RUNNING, ids=[c[0] for c in RUNNING])
+def test_a_running_record_without_a_running_job_is_an_orphan_only_after_a_silence_of_the_bound(
+    case: str, created: str, alive: str | None, expected: bool
+) -> None:
+    assert orphaned(Record("inv-1", "ns", "Running", created_at=created), alive, NOW) is expected
+    assert not orphaned(Record("inv-1", "ns", "Queued", created_at=created), alive, NOW)
