@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(a.suite, a.seed)
     env = {"CHAOS_MODE": a.suite, "CHAOS_RUN": f"{a.seed}{a.suite[0]}", "CHAOS_SERVER": a.server,
            "CHAOS_NAMESPACE": a.namespace, **size.workload_env()}  # fmt: skip
+    if a.suite == "load":
+        env["CHAOS_BOUND_S"] = str(size.load_bound_s)
     ceiling = JobCeiling(a.namespace).start() if a.suite == "load" else None
     work = Workload(a.namespace, a.suite, env, a.image)
     started = time.monotonic()

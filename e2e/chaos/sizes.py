@@ -20,6 +20,9 @@ class Size:
     load_total: int
     load_concurrency: int
     max_in_flight: int  # the release's controller.maxInFlight during the load suite
+    #: The load suite's bound for a final record (CHAOS_BOUND_S): its invocations queue behind
+    #: ``max_in_flight`` by design, so a slow node makes them wait minutes, not lost.
+    load_bound_s: int = 900
 
     def workload_env(self) -> dict[str, str]:
         return {
