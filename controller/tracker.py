@@ -48,6 +48,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._obs: dict[str, Observed] = {}
         self._waiters: dict[str, list[tuple[str | None, Future[Decision]]]] = {}
+        self._gone: dict[str, list[Future[None]]] = {}
         self.informers = [
             informer("batch/v1", "Job", L.RUNNERS, Handlers(self._replace_jobs, self._job)),
             informer("v1", "Pod", L.RUNNERS, Handlers(self._replace_pods, self._pod)),
@@ -97,6 +98,20 @@ class Tracker:
         with self._lock:
             self._waiters.setdefault(inv_id, []).append((uid, fut))
             self._evaluate(inv_id)
+        return fut
+
+    def gone(self, inv_id: str) -> Future[None]:
+        """A future resolved once the watches hold no Job, Pod or result ConfigMap of
+        ``inv_id``: its Pods have left the node (the kubelet has stopped them and the API
+        server has removed them), not only its Job the API's list (docs/service.md,
+        Backpressure)."""
+        fut: Future[None] = Future()
+        with self._lock:
+            obs = self._obs.get(inv_id)
+            if obs is None or _all_gone(obs):
+                fut.set_result(None)
+            else:
+                self._gone.setdefault(inv_id, []).append(fut)
         return fut
 
     def observed(self, inv_id: str) -> Observed | None:
@@ -194,6 +209,7 @@ class Tracker:
             for pod in pods:
                 if inv := _id(pod):
                     self._obs.setdefault(inv, Observed()).pods[name_of(pod)] = pod
+            self._settle_gone()
 
     def _replace_cms(self, cms: list[Obj]) -> None:
         with self._lock:
@@ -202,6 +218,7 @@ class Tracker:
             for cm in cms:
                 if inv := _id(cm):
                     self._obs.setdefault(inv, Observed()).configmap = cm
+            self._settle_gone()
 
     def _evaluate(self, inv: str) -> None:
         """Resolve the waiters of ``inv`` if its outcome is known (lock held)."""
@@ -209,6 +226,8 @@ class Tracker:
         obs = self._obs.get(inv)
         if obs is None:
             return
+        if inv in self._gone and _all_gone(obs):
+            self._resolve_gone(inv)
         if not waiters:
             self._prune(inv, obs)
             return
@@ -229,5 +248,21 @@ class Tracker:
     def _prune(self, inv: str, obs: Observed) -> None:
         """Forget an invocation whose Job and objects are all gone (a long-lived controller
         must not grow with every invocation it ever saw)."""
-        if (obs.job is None or obs.job_deleted) and not obs.pods and obs.configmap is None:
+        if _all_gone(obs):
             del self._obs[inv]
+
+    def _settle_gone(self) -> None:
+        """After a relist (lock held): resolve every ``gone`` waiter whose objects are gone."""
+        for inv in list(self._gone):
+            obs = self._obs.get(inv)
+            if obs is None or _all_gone(obs):
+                self._resolve_gone(inv)
+
+    def _resolve_gone(self, inv: str) -> None:
+        for fut in self._gone.pop(inv, []):
+            if not fut.done():
+                fut.set_result(None)
+
+
+def _all_gone(obs: Observed) -> bool:
+    return (obs.job is None or obs.job_deleted) and not obs.pods and obs.configmap is None

@@ -218,6 +218,7 @@ class KubernetesExecutor:
 
     def _finish(self, inv_id: str, decision: Decision, out: Future[Outcome]) -> None:
         """Record and answer; the Job's deletion comes after the answer, never before it."""
+        gone: Future[None] | None = None
         try:
             try:
                 outcome = self._record(inv_id, self._resolve(inv_id, decision))
@@ -225,17 +226,30 @@ class KubernetesExecutor:
                 out.set_exception(e)
                 return
             out.set_result(outcome)
-            self._clean_up(inv_id)
+            tracker = self._tracker  # outcome() started it: never wait for a sync here
+            if self._clean_up(inv_id) and tracker is not None:
+                gone = tracker.gone(inv_id)
         finally:
-            with self._lock:
-                cleaned = self._cleaning.pop(inv_id, None)
-            if cleaned is not None:
-                cleaned.set_result(None)
+            if gone is None:
+                self._cleaned(inv_id)
+            else:
+                gone.add_done_callback(lambda _: self._cleaned(inv_id))
+
+    def _cleaned(self, inv_id: str) -> None:
+        with self._lock:
+            cleaned = self._cleaning.pop(inv_id, None)
+        if cleaned is not None and not cleaned.done():  # done: the service stopped waiting
+            cleaned.set_result(None)
 
     def cleaned(self, inv_id: str) -> Future[None] | None:
-        """Done when the Job of an answered invocation is deleted (None: nothing is pending).
-        The service frees an admission slot only then, so the API server never holds more
-        toolpod Jobs than ``maxInFlight``, though the caller had its answer before."""
+        """Done when the Job of an answered invocation is deleted and its Pods are gone from
+        the node (None: nothing is pending). The service frees an admission slot only then, so
+        neither the API server nor the kubelet ever holds more toolpod Jobs or Pods than
+        ``maxInFlight``, though the caller had its answer before. Deleting a Job
+        (Background) removes it at once, but its Pods stay Terminating until the kubelet has
+        stopped them: on a busy node that takes a minute, and a cap that counted Jobs only let
+        ~90 such Pods pile up, so new Pods waited on the node's 110-Pod limit past their
+        deadlines (the large load run, seed 439527982)."""
         with self._lock:
             return self._cleaning.get(inv_id)
 
@@ -243,15 +257,18 @@ class KubernetesExecutor:
         with self._lock:
             self._finishing.discard(task)
 
-    def _clean_up(self, inv_id: str) -> None:
-        """Delete the Job (GC takes the rest). A runner still exiting gets SIGTERM: its final
-        record is written already. A failure is logged; ttlSecondsAfterFinished is the net."""
+    def _clean_up(self, inv_id: str) -> bool:
+        """Delete the Job (GC takes the rest); True when it is deleted or was gone already. A
+        runner still exiting gets SIGTERM: its final record is written already. A failure is
+        logged; ttlSecondsAfterFinished is the net."""
         if self.settings.keep:
-            return
+            return False
         try:
             self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
         except KubeError as e:
             logger.warning("deleting the Job of %s: %s", inv_id, e)
+            return False
+        return True
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:
         """decide → read → decide: a decision that needs the sink read (``NEED_READ``) reads it

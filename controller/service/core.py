@@ -43,6 +43,10 @@ T = TypeVar("T")
 Key = tuple[str, str]
 log = logging.getLogger("toolpod.service")
 
+#: The longest an answered invocation's slot waits for its Pods to leave the node (a busy
+#: kubelet takes about a minute to stop a deleted Job's Pods; a lost node never does).
+SLOT_HOLD_MAX_S = 120
+
 
 class Core:
     def __init__(self, config: ServeConfig, client: Any, metrics: Metrics) -> None:
@@ -143,9 +147,21 @@ class Core:
         asyncio.wrap_future(fut).add_done_callback(done)
 
     async def _free_when_cleaned(self, ex: KubernetesExecutor, key: Key) -> None:
+        """The slot follows the Job's Pods off the node (``ex.cleaned``), up to
+        ``SLOT_HOLD_MAX_S``: a Pod on a lost node can stay Terminating for good, and a slot
+        held for good would shrink the service for good."""
         cleaned = ex.cleaned(key[1])
         if cleaned is not None:
-            await asyncio.wrap_future(cleaned)
+            try:
+                freed = asyncio.shield(asyncio.wrap_future(cleaned))
+                await asyncio.wait_for(freed, SLOT_HOLD_MAX_S)
+            except TimeoutError:
+                log.warning(
+                    "invocation %s/%s: its Pods are still on the node %d s after its Job was "
+                    "deleted; its slot is freed anyway",
+                    *key,
+                    SLOT_HOLD_MAX_S,
+                )
         self.release(key)
 
     def _count(self, key: Key, outcome: Outcome) -> None:

@@ -128,3 +128,40 @@ def test_kv_values_reach_only_invocations_whose_job_writes_to_that_bucket() -> N
     assert obs is not None
     assert obs.kv_value == "{}"
     assert t.observed("someone-elses-key") is None
+
+
+def pod(inv: str, name: str = "p1") -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"toolpod.dev/invocation": inv}}}
+
+
+def test_gone_waits_for_the_pods_not_only_the_job() -> None:
+    # A deleted Job vanishes at once; its Pod stays Terminating until the kubelet stops it.
+    # The service's in-flight slot follows the Pod (docs/service.md, Backpressure).
+    t, h = scripted()
+    h["Job"].event("ADDED", job("a"))
+    h["Pod"].event("ADDED", pod("a"))
+    h["ConfigMap"].event("ADDED", cm("a", None))
+    gone = t.gone("a")
+    h["Job"].event("DELETED", job("a"))
+    h["ConfigMap"].event("DELETED", cm("a", None))
+    assert not gone.done()
+    h["Pod"].event("MODIFIED", pod("a"))  # Terminating: still on the node
+    assert not gone.done()
+    h["Pod"].event("DELETED", pod("a"))
+    assert gone.result(0) is None
+
+
+def test_gone_is_settled_by_a_relist_that_no_longer_holds_the_pod() -> None:
+    t, h = scripted()
+    h["Job"].replace([job("b")])
+    h["Pod"].replace([pod("b")])
+    gone = t.gone("b")
+    h["Job"].replace([])
+    assert not gone.done()
+    h["Pod"].replace([])  # deleted while the watch was broken
+    assert gone.result(0) is None
+
+
+def test_gone_of_an_invocation_already_forgotten_is_done_at_once() -> None:
+    t, _ = scripted()
+    assert t.gone("never-seen-or-pruned").result(0) is None
