@@ -102,9 +102,8 @@ class Tracker:
 
     def gone(self, inv_id: str) -> Future[None]:
         """A future resolved once the watches hold no Job, Pod or result ConfigMap of
-        ``inv_id``: its Pods have left the node (the kubelet has stopped them and the API
-        server has removed them), not only its Job the API's list (docs/service.md,
-        Backpressure)."""
+        ``inv_id``: not only is its Job deleted, its Pods have left the node too (the kubelet
+        has stopped them and the API server has removed them; docs/service.md, Backpressure)."""
         fut: Future[None] = Future()
         with self._lock:
             obs = self._obs.get(inv_id)

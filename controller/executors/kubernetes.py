@@ -244,12 +244,10 @@ class KubernetesExecutor:
     def cleaned(self, inv_id: str) -> Future[None] | None:
         """Done when the Job of an answered invocation is deleted and its Pods are gone from
         the node (None: nothing is pending). The service frees an admission slot only then, so
-        neither the API server nor the kubelet ever holds more toolpod Jobs or Pods than
-        ``maxInFlight``, though the caller had its answer before. Deleting a Job
-        (Background) removes it at once, but its Pods stay Terminating until the kubelet has
-        stopped them: on a busy node that takes a minute, and a cap that counted Jobs only let
-        ~90 such Pods pile up, so new Pods waited on the node's 110-Pod limit past their
-        deadlines (the large load run, seed 439527982)."""
+        neither the API server nor the kubelet holds more toolpod Jobs or Pods than
+        ``maxInFlight``, though the caller had its answer before. Deleting a Job (Background)
+        removes it at once, but its Pods stay Terminating until the kubelet has stopped them,
+        which takes a minute on a busy node (docs/service.md, Backpressure)."""
         with self._lock:
             return self._cleaning.get(inv_id)
 
@@ -258,16 +256,17 @@ class KubernetesExecutor:
             self._finishing.discard(task)
 
     def _clean_up(self, inv_id: str) -> bool:
-        """Delete the Job (GC takes the rest); True when it is deleted or was gone already. A
-        runner still exiting gets SIGTERM: its final record is written already. A failure is
-        logged; ttlSecondsAfterFinished is the net."""
+        """Delete the Job (GC takes the rest); False when Jobs are kept (``keep``), else True:
+        its slot then waits for it to go. A runner still exiting gets SIGTERM: its final record
+        is written already. A failed delete is logged and still True: the service's sweep
+        deletes a finished invocation's Job within a minute (ttlSecondsAfterFinished is the
+        net without a service), and until then that Job counts against ``maxInFlight``."""
         if self.settings.keep:
             return False
         try:
             self.kube.delete("batch/v1", "Job", self.namespace, job_name(inv_id))
         except KubeError as e:
             logger.warning("deleting the Job of %s: %s", inv_id, e)
-            return False
         return True
 
     def _resolve(self, inv_id: str, decision: Decision) -> Outcome:

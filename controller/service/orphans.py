@@ -9,6 +9,11 @@ expired records:
         deleted first, so it cannot start later)
     Queued, silent for ABANDONED_AFTER_S
         the replica whose in-memory queue held it died: ``QueueLost``
+    final, and its Job still there
+        its replica died (or its DELETE failed) between writing the record and deleting the
+        Job: the Job is deleted now (``leftover_jobs``), not by its TTL minutes later, since a
+        Job no replica counts would stand beside ``maxInFlight`` Jobs that do (a restarted
+        replica does this before it is ready)
 
 *Silent*: no sign of life since the later of its claim and ``toolpod.dev/alive-at``, which a
 live replica stamps on its queued records every HEARTBEAT_S and when it sets one Running. So a
@@ -29,6 +34,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from controller import labels as L
 from controller import records
 from controller.outcome import Observed, synthetic
 from controller.records import Record
@@ -59,6 +65,46 @@ def served_records(core: Core) -> list[dict[str, Any]]:
     if core.config.only_watched:
         return records.list_in(core.kube, core.config.namespaces)
     return records.list_everywhere(core.kube)
+
+
+def served_jobs(core: Core) -> list[dict[str, Any]]:
+    """The runner Jobs of the namespaces this service serves (as ``served_records``)."""
+    if core.config.only_watched:
+        found: list[dict[str, Any]] = []
+        for ns in core.config.namespaces:
+            found += core.kube.list("batch/v1", "Job", ns, L.RUNNERS)[0]
+        return found
+    out = core.kube.call("GET", "/apis/batch/v1/jobs", query=[("labelSelector", L.RUNNERS)])
+    return list(out.get("items") or [])
+
+
+def leftover_jobs(cms: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The pure rule: (namespace, name) of each Job whose invocation's record is final and not
+    expired. A final record's id is done (the same invocation again gets that record), so its
+    Job has nothing left to do; an expired record may be deleted and its id claimed anew any
+    moment, so its Job is left alone (the TTL has removed a Job that old long since)."""
+    done = {
+        (rec.namespace, rec.job)
+        for cm in cms
+        if not records.expired(cm) and (rec := records.parse(cm)[0]).final and rec.job
+    }
+    found = []
+    for job in jobs:
+        meta = job.get("metadata") or {}
+        at = (meta.get("namespace"), meta.get("name"))
+        if at in done and not meta.get("deletionTimestamp"):
+            found.append((str(at[0]), str(at[1])))
+    return found
+
+
+async def delete_leftover_jobs(core: Core, cms: list[dict[str, Any]]) -> None:
+    """Delete the Jobs of finished invocations that no replica deleted (``leftover_jobs``)."""
+    if core.config.settings.keep:
+        return
+    jobs = await core.call(served_jobs, core)
+    for ns, name in leftover_jobs(cms, jobs):
+        log.warning("Job %s/%s outlived its invocation's final record: deleting it", ns, name)
+        await core.call(core.kube.delete, "batch/v1", "Job", ns, name)
 
 
 def suspended(job: dict[str, Any]) -> bool:
@@ -139,6 +185,7 @@ async def sweep_forever(core: Core) -> None:
         try:
             cms = await core.call(served_records, core)
             await reap_orphans(core, cms)
+            await delete_leftover_jobs(core, cms)
             for cm in cms:
                 if records.expired(cm):
                     meta = cm["metadata"]

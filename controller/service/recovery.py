@@ -1,6 +1,7 @@
 """How a service takes over what another process left: at start, the namespaces it was told
 to watch are synced and every invocation whose record says ``Running`` is adopted — its Job
-watched again and its outcome recorded as if this process had started it; and on a POST, a
+watched again and its outcome recorded as if this process had started it, and the Jobs of
+finished invocations its predecessor had no time to delete are deleted; and on a POST, a
 record a replica that died mid-submission left behind is started (``left_behind``,
 ``take_over``). What nobody comes back for is finished by ``orphans``. Nothing here is needed
 for correctness of a single request; it is what makes a restart lose nothing.
@@ -30,8 +31,12 @@ async def become_ready(core: Core) -> None:
         try:
             for ns in core.config.namespaces:
                 await core.call(core.executor(ns).tracker)
-            for cm in await core.call(orphans.served_records, core):
+            cms = await core.call(orphans.served_records, core)
+            for cm in cms:
                 await adopt(core, records.parse(cm)[0], records.alive_at(cm))
+            # Before ready: a Job a dead replica left after its invocation's final record
+            # would stand beside the maxInFlight Jobs this replica is about to start.
+            await orphans.delete_leftover_jobs(core, cms)
             break
         except Exception as e:  # the API server is not there yet: try again
             log.warning("not ready yet: %s", e)

@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{most} (cap {size.max_in_flight})"
         )
         run.checks[f"never more than {size.max_in_flight} Jobs"] = most <= size.max_in_flight
+        if most > size.max_in_flight:
+            run.extra["the Jobs at that moment"] = " ".join(ceiling.peak)
     if plan is not None:
         for kind in acc.FAULT_KINDS:
             run.checks[f"{kind}: {plan.summary(kind)}"] = not plan.short(kind)

@@ -20,6 +20,9 @@ class JobCeiling:
         self.batch: Any = k8s.client.BatchV1Api(k8s.config.new_client_from_config())
         self.live: set[str] = set()
         self.most = 0
+        #: The Jobs there at the first moment ``most`` was reached (whose they were, when a
+        #: run exceeds the cap: the names carry the seed and the suite).
+        self.peak: list[str] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="job-ceiling")
 
@@ -33,7 +36,8 @@ class JobCeiling:
         return self.most
 
     def _note(self) -> None:
-        self.most = max(self.most, len(self.live))
+        if len(self.live) > self.most:
+            self.most, self.peak = len(self.live), sorted(self.live)
 
     def _relist(self) -> str:
         jobs = self.batch.list_namespaced_job(self.ns, label_selector=JOBS)

@@ -19,10 +19,12 @@ import pytest
 from controller import records
 from controller.api import parse
 from controller.k8s import Kube, api_client
-from controller.service import orphans
+from controller.outcome import Observed, synthetic
+from controller.service import orphans, recovery
 from controller.service.config import ServeConfig
 from controller.service.core import Core
 from controller.service.metrics import Metrics
+from runner.contract import job_name
 
 from ._cluster import Cluster
 from .controller_helpers import local_settings, nats_invocation
@@ -123,6 +125,46 @@ def test_the_orphan_pass_finishes_only_abandoned_queued_records(
         if rec.final:
             assert rec.result is not None
             assert rec.result["error"]["message"] == orphans.QUEUE_LOST
+    finally:
+        asyncio.run(core.close())
+        client.close()
+
+
+def test_a_replica_deletes_the_job_its_predecessor_left_after_the_final_record_before_ready(
+    cluster: Cluster, namespace: str, kube: Kube
+) -> None:
+    """A replica killed between writing an invocation's final record and deleting its Job left
+    that Job for its TTL, beside the maxInFlight Jobs the next replica counts: the next replica
+    deletes it before it reports ready. A Job without a record (a CLI's run) is not its own."""
+    config = ServeConfig(
+        settings=local_settings(cluster, namespace), namespaces=(namespace,), only_watched=True
+    )
+    client = api_client(str(cluster.kubeconfig))
+    core = Core(config, client, Metrics())
+    ex = core.executor(namespace)
+    finished, cli_run = (f"left-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    try:
+        for inv_id in (finished, cli_run):
+            inv = parse(nats_invocation("kv_get", inv_id, bucket="b", key="k"))
+            if inv_id == finished:
+                ex.records.claim(inv, "Running")
+            ex.start(inv)
+        # Its replica recorded the outcome, then died before deleting the Job.
+        outcome = synthetic(Observed(), "error", "job_failed", "Test", "recorded, not deleted")
+        outcome.result["invocation_id"] = finished
+        ex.records.finish(finished, outcome)
+        assert kube.get("batch/v1", "Job", namespace, job_name(finished)) is not None
+
+        async def next_replica_starts() -> bool:
+            await recovery.become_ready(core)
+            return core.ready
+
+        assert asyncio.run(next_replica_starts())
+        assert kube.get("batch/v1", "Job", namespace, job_name(finished)) is None
+        assert kube.get("batch/v1", "Job", namespace, job_name(cli_run)) is not None
+        rec = ex.records.get(finished)
+        assert rec is not None
+        assert rec.reason == "Test", "the final record stays as it was"
     finally:
         asyncio.run(core.close())
         client.close()

@@ -1,16 +1,25 @@
-"""When a Queued record is abandoned (controller/service/orphans.py, the pure rule): a replica
-that died took its in-memory queue along, and the submitter never retried. A live replica
-heartbeats its queued records, so only the silence of ABANDONED_AFTER_S counts — never the
-time an invocation has waited in a long queue."""
+"""The once-a-minute pass's pure rules (controller/service/orphans.py). When a Queued record is
+abandoned: a replica that died took its in-memory queue along, and the submitter never
+retried. A live replica heartbeats its queued records, so only the silence of
+ABANDONED_AFTER_S counts — never the time an invocation has waited in a long queue. And which
+Jobs are leftovers: those of final records, which no replica counts against maxInFlight."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from controller.records import Record
-from controller.service.orphans import ABANDONED_AFTER_S, ORPHAN_AGE_S, abandoned, orphaned
+from controller.records import EXPIRES, Record
+from controller.service.orphans import (
+    ABANDONED_AFTER_S,
+    ORPHAN_AGE_S,
+    abandoned,
+    leftover_jobs,
+    orphaned,
+)
 
 NOW = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
 
@@ -56,3 +65,40 @@ def test_a_running_record_without_a_running_job_is_an_orphan_only_after_a_silenc
 ) -> None:
     assert orphaned(Record("inv-1", "ns", "Running", created_at=created), alive, NOW) is expected
     assert not orphaned(Record("inv-1", "ns", "Queued", created_at=created), alive, NOW)
+
+
+def record_cm(inv_id: str, phase: str, *, expires_in_s: float = 600) -> dict[str, Any]:
+    """A record's ConfigMap as the API server lists it."""
+    rec = Record(inv_id, "ns", phase, job=f"toolpod-{inv_id}", created_at=ago(60))  # type: ignore[arg-type]
+    expires = (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat(timespec="seconds")
+    return {
+        "metadata": {"namespace": "ns", "annotations": {EXPIRES: expires}},
+        "data": {"record.json": json.dumps(rec.as_json())},
+    }
+
+
+def job(inv_id: str, namespace: str = "ns", deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"namespace": namespace, "name": f"toolpod-{inv_id}"}
+    if deleting:
+        meta["deletionTimestamp"] = ago(1)
+    return {"metadata": meta}
+
+
+# (case, records, Jobs) -> the Jobs to delete
+LEFTOVERS = [
+    ("a finished invocation's Job that nobody deleted", [record_cm("a", "Succeeded")], [job("a")], [("ns", "toolpod-a")]),
+    ("failed and cancelled ones alike", [record_cm("a", "Failed"), record_cm("b", "Cancelled")], [job("a"), job("b")], [("ns", "toolpod-a"), ("ns", "toolpod-b")]),
+    ("a running invocation's Job is its driver's", [record_cm("a", "Running")], [job("a")], []),
+    ("a queued record has no Job; one there is being started", [record_cm("a", "Queued")], [job("a")], []),
+    ("a Job without a record (an older controller's, or a CLI run's)", [], [job("a")], []),
+    ("the same name in another namespace is another invocation", [record_cm("a", "Succeeded")], [job("a", "other")], []),
+    ("an expired record's id may be claimed anew at any moment", [record_cm("a", "Succeeded", expires_in_s=-5)], [job("a")], []),
+    ("a Job being deleted already", [record_cm("a", "Succeeded")], [job("a", deleting=True)], []),
+]
+
+
+@pytest.mark.parametrize(("case", "cms", "jobs", "expected"), LEFTOVERS, ids=[c[0] for c in LEFTOVERS])
+def test_the_pass_deletes_the_job_of_a_final_record_and_no_other(
+    case: str, cms: list[dict[str, Any]], jobs: list[dict[str, Any]], expected: list[tuple[str, str]]
+) -> None:
+    assert leftover_jobs(cms, jobs) == expected
