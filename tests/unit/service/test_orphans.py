@@ -67,8 +67,9 @@ def test_a_running_record_without_a_running_job_is_an_orphan_only_after_a_silenc
     assert not orphaned(Record("inv-1", "ns", "Queued", created_at=created), alive, NOW)
 
 
-def record_cm(inv_id: str, phase: str, *, expires_in_s: float = 600) -> dict[str, Any]:
-    """A record's ConfigMap as the API server lists it."""
+def record_cm(inv_id: str, phase: str, *, expires_in_s: float = 86_400) -> dict[str, Any]:
+    """A record's ConfigMap as the API server lists it. The table is built at collection, and
+    a whole run takes longer than a retention: a day ahead stays unexpired until the test."""
     rec = Record(inv_id, "ns", phase, job=f"toolpod-{inv_id}", created_at=ago(60))  # type: ignore[arg-type]
     expires = (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat(timespec="seconds")
     return {
@@ -92,7 +93,7 @@ LEFTOVERS = [
     ("a queued record has no Job; one there is being started", [record_cm("a", "Queued")], [job("a")], []),
     ("a Job without a record (an older controller's, or a CLI run's)", [], [job("a")], []),
     ("the same name in another namespace is another invocation", [record_cm("a", "Succeeded")], [job("a", "other")], []),
-    ("an expired record's id may be claimed anew at any moment", [record_cm("a", "Succeeded", expires_in_s=-5)], [job("a")], []),
+    ("an expired record's id may be claimed anew at any moment", [record_cm("a", "Succeeded", expires_in_s=-86_400)], [job("a")], []),
     ("a Job being deleted already", [record_cm("a", "Succeeded")], [job("a", deleting=True)], []),
 ]
 
